@@ -1,0 +1,64 @@
+"""Everything that decides an evaluation's numbers and speed, in one validated record."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .errors import ShiftbenchError
+
+AMP_MODES = ("none", "bf16", "fp16")
+ATTACK_MODES = ("crop", "pad")
+DEFAULT_SUITES = ("clean", "consistency")
+# Engstrom et al. translate ImageNet images by up to 24 px at 224: 10.7% of the side.
+PAD_ATTACK_FRACTION = 0.107
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Options of one evaluation; recorded whole in results.json so the run can be repeated.
+
+    `batch_size` counts views per forward pass (and images per decoding batch).
+    `attack_radius`/`attack_step` left as None take the suite defaults for `attack_mode`.
+    """
+
+    suites: tuple[str, ...] = DEFAULT_SUITES
+    max_shift: int = 32
+    shift_passes: int = 5
+    attack_mode: str = "crop"
+    attack_radius: int | None = None
+    attack_step: int | None = None
+    seed: int = 0
+    limit: int | None = None
+    batch_size: int = 64
+    workers: int = 4
+    device: str = "auto"
+    amp: str = "none"
+    channels_last: bool = False
+    compile: bool = False
+    variant: str = "baseline"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.max_shift >= 0, "--max-shift must be >= 0"),
+            (self.shift_passes >= 1, "--shift-passes must be >= 1"),
+            (self.batch_size >= 1, "--batch-size must be >= 1"),
+            (self.workers >= 0, "--workers must be >= 0"),
+            (self.limit is None or self.limit >= 1, "--limit must be >= 1"),
+            (self.amp in AMP_MODES, f"--amp must be one of {', '.join(AMP_MODES)}"),
+            (
+                self.attack_mode in ATTACK_MODES,
+                f"--attack-mode must be one of {', '.join(ATTACK_MODES)}",
+            ),
+            (self.attack_radius is None or self.attack_radius >= 0, "--attack-radius must be >= 0"),
+            (self.attack_step is None or self.attack_step >= 1, "--attack-step must be >= 1"),
+            (bool(self.suites), "no suite selected"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ShiftbenchError(message)
+
+    def to_dict(self) -> dict:
+        """JSON-ready copy of every option."""
+        out = asdict(self)
+        out["suites"] = list(self.suites)
+        return out

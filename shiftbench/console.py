@@ -1,0 +1,55 @@
+"""Terminal output: notes and warnings on stderr, progress bars with rates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .engine import Progress as ProgressCallback
+
+stderr = Console(stderr=True)
+stdout = Console()
+
+
+def note(message: str) -> None:
+    """An informational line on stderr."""
+    stderr.print(f"[dim]{message}[/dim]", highlight=False)
+
+
+def warn(message: str) -> None:
+    """A warning line on stderr."""
+    stderr.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False)
+
+
+@contextmanager
+def progress_bar(total_images: int, description: str) -> Iterator[ProgressCallback]:
+    """A rich progress bar over images, showing images/s and views/s; yields the callback."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[image_rate]:>8.1f} img/s"),
+        TextColumn("{task.fields[view_rate]:>9.1f} views/s"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr) as bar:
+        task = bar.add_task(description, total=total_images, image_rate=0.0, view_rate=0.0)
+        started = time.perf_counter()
+        done = {"images": 0, "views": 0}
+
+        def update(images: int, views: int) -> None:
+            done["images"] += images
+            done["views"] += views
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            bar.update(
+                task,
+                advance=images,
+                image_rate=done["images"] / elapsed,
+                view_rate=done["views"] / elapsed,
+            )
+
+        yield update

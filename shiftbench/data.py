@@ -1,0 +1,212 @@
+"""Image folders: scanning, ImageNet synset labels, subsets, and decoding into canvases."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from .errors import ShiftbenchError
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
+)
+_SYNSET = re.compile(r"^n\d{8}$")
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One image: `index` is its position in the full sorted listing (its id for seeds)."""
+
+    index: int
+    path: str
+    label: int
+
+
+@dataclass
+class ImageSet:
+    """The images of one folder tree selected for evaluation, with their labels."""
+
+    root: Path
+    classes: list[str]
+    label_map: str
+    items: list[ImageItem]
+    found: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    limit: int | None = None
+
+    def describe(self) -> dict:
+        """The JSON-ready description recorded in results.json."""
+        return {
+            "root": str(self.root),
+            "classes": len(self.classes),
+            "label_map": self.label_map,
+            "images_found": self.found,
+            "images_selected": len(self.items),
+            "limit": self.limit,
+            "skipped_at_scan": [{"path": p, "reason": r} for p, r in self.skipped],
+        }
+
+
+def _imagenet_synsets(num_classes: int) -> tuple[str, list[str]] | None:
+    from timm.data import ImageNetInfo
+    from timm.data.imagenet_info import _NUM_CLASSES_TO_SUBSET
+
+    subset = _NUM_CLASSES_TO_SUBSET.get(num_classes)
+    if subset is None:
+        return None
+    return subset, list(ImageNetInfo(subset).label_names())
+
+
+def class_indices(classes: list[str], num_classes: int) -> tuple[str, dict[str, int]]:
+    """Map class-folder names to model output indices.
+
+    Folders named by WordNet synset map to the ImageNet indices of a model whose head has
+    an ImageNet class count (so Imagenette and other subsets score correctly); any other
+    tree maps in sorted order and must have exactly as many classes as the model.
+    """
+    synsets = _imagenet_synsets(num_classes) if all(_SYNSET.match(c) for c in classes) else None
+    if synsets is not None:
+        subset, names = synsets
+        position = {name: i for i, name in enumerate(names)}
+        unknown = [c for c in classes if c not in position]
+        if unknown:
+            raise ShiftbenchError(f"class folders not in {subset}: {', '.join(unknown[:5])}")
+        return f"{subset} synsets", {c: position[c] for c in classes}
+    if len(classes) != num_classes:
+        raise ShiftbenchError(
+            f"the data has {len(classes)} class folders but the model has {num_classes} outputs "
+            "(folders named by ImageNet synset map to ImageNet models; otherwise use --num-classes)"
+        )
+    return "sorted folders", {c: i for i, c in enumerate(classes)}
+
+
+def subset_positions(total: int, limit: int) -> list[int]:
+    """Evenly spaced positions `floor(i * total / limit)`: a deterministic spread over classes."""
+    if limit >= total:
+        return list(range(total))
+    return [i * total // limit for i in range(limit)]
+
+
+def check_data_root(root: str | Path) -> Path:
+    """The data path as a Path, or an error if it is missing or not a folder."""
+    root = Path(root)
+    if not root.exists():
+        raise ShiftbenchError(f"data path does not exist: {root}")
+    if not root.is_dir():
+        raise ShiftbenchError(f"data path is not a folder: {root}")
+    return root
+
+
+def scan_image_folder(root: str | Path, num_classes: int, limit: int | None = None) -> ImageSet:
+    """List an image-folder tree (one sub-folder per class) and label it for a model.
+
+    Files without an image extension are skipped and counted; hidden files are ignored.
+    `limit` keeps `limit` images evenly spread over the sorted listing.
+    """
+    root = check_data_root(root)
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise ShiftbenchError(f"{root} has no class sub-folders (expected root/<class>/<image>)")
+    label_map, index_of = class_indices(classes, num_classes)
+    listed: list[tuple[str, int]] = []
+    skipped: list[tuple[str, str]] = []
+    for name in classes:
+        for path in sorted((root / name).rglob("*")):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            relative = path.relative_to(root).as_posix()
+            if path.suffix.lower() in IMAGE_EXTENSIONS:
+                listed.append((relative, index_of[name]))
+            else:
+                skipped.append((relative, "not an image file"))
+    if not listed:
+        raise ShiftbenchError(f"no images found under {root}")
+    if limit is not None and limit < 1:
+        raise ShiftbenchError("--limit must be at least 1")
+    positions = subset_positions(len(listed), limit) if limit else range(len(listed))
+    items = [ImageItem(i, listed[i][0], listed[i][1]) for i in positions]
+    return ImageSet(root, classes, label_map, items, len(listed), skipped, limit)
+
+
+def load_canvas(path: str | Path, canvas_size: int, interpolation: str) -> torch.Tensor:
+    """Decode an image into a uint8 [3, C, C] canvas: shorter side resized to C, centre crop.
+
+    This is torchvision's Resize(C) + CenterCrop(C) on the PIL image, so the canvas's centre
+    window of the model's input size is exactly the standard Resize + CenterCrop evaluation.
+    """
+    import torchvision.transforms.functional as F
+    from torchvision.transforms import InterpolationMode
+
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+    rgb = F.resize(rgb, [canvas_size], interpolation=InterpolationMode(interpolation))
+    rgb = F.center_crop(rgb, [canvas_size, canvas_size])
+    return F.pil_to_tensor(rgb)
+
+
+@dataclass
+class CanvasBatch:
+    """Decoded canvases of a batch of images, with labels, ids and the files that failed."""
+
+    canvases: torch.Tensor
+    labels: torch.Tensor
+    indices: torch.Tensor
+    skipped: list[tuple[str, str]]
+
+    def __len__(self) -> int:
+        return int(self.indices.numel())
+
+    def pin_memory(self) -> CanvasBatch:
+        """Page-locked copy for asynchronous host-to-device transfer (DataLoader calls this)."""
+        return CanvasBatch(
+            self.canvases.pin_memory(), self.labels.pin_memory(), self.indices, self.skipped
+        )
+
+    def to(self, device: torch.device) -> CanvasBatch:
+        """The same batch with its tensors on `device` (non-blocking from pinned memory)."""
+        return CanvasBatch(
+            self.canvases.to(device, non_blocking=True),
+            self.labels.to(device, non_blocking=True),
+            self.indices,
+            self.skipped,
+        )
+
+
+class CanvasDataset(Dataset):
+    """Images of an ImageSet decoded to canvases; unreadable files come back as failures."""
+
+    def __init__(self, images: ImageSet, canvas_size: int, interpolation: str) -> None:
+        self.images = images
+        self.canvas_size = canvas_size
+        self.interpolation = interpolation
+
+    def __len__(self) -> int:
+        return len(self.images.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor | None, ImageItem, str | None]:
+        item = self.images.items[i]
+        try:
+            canvas = load_canvas(self.images.root / item.path, self.canvas_size, self.interpolation)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            return None, item, f"unreadable: {str(exc).splitlines()[0] if str(exc) else exc}"
+        return canvas, item, None
+
+
+def collate_canvases(
+    samples: list[tuple[torch.Tensor | None, ImageItem, str | None]],
+) -> CanvasBatch:
+    """Stack decoded canvases and keep the list of files that could not be decoded."""
+    good = [(c, item) for c, item, _ in samples if c is not None]
+    skipped = [(item.path, reason) for c, item, reason in samples if c is None and reason]
+    if good:
+        canvases = torch.stack([c for c, _ in good])
+    else:
+        canvases = torch.empty(0, 3, 0, 0, dtype=torch.uint8)
+    labels = torch.tensor([item.label for _, item in good], dtype=torch.long)
+    indices = torch.tensor([item.index for _, item in good], dtype=torch.long)
+    return CanvasBatch(canvases, labels, indices, skipped)

@@ -1,0 +1,445 @@
+"""Model names to modules: timm, torchvision and user files, with weights and preprocessing."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib.util
+import math
+import os
+import pickle
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from .errors import ShiftbenchError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
+SOURCES = ("timm", "torchvision", "file")
+_NETWORK_TIMEOUT_S = 3.0
+_NESTED_KEYS = ("state_dict", "model", "state_dict_ema", "model_ema")
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How images are prepared for a model: square input size, resize filter and normalisation.
+
+    `reference_resize` is the shorter-side resize the weights were published with (timm's
+    `input_size / crop_pct`, torchvision's `resize_size`); it is recorded for the reader, while
+    shiftbench itself always resizes to the canvas (input size + max shift, the paper's protocol).
+    """
+
+    input_size: int
+    interpolation: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    reference_resize: int | None = None
+
+
+@dataclass
+class LoadedModel:
+    """A classifier ready to evaluate, with everything needed to load it again."""
+
+    module: nn.Module
+    name: str
+    source: str
+    architecture: str
+    pretrained: str | None
+    weights: str | None
+    weights_sha256: str | None
+    num_classes: int
+    preprocess: Preprocess
+
+    def describe(self) -> dict:
+        """The JSON-ready description recorded in results.json."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "architecture": self.architecture,
+            "pretrained": self.pretrained,
+            "weights": self.weights,
+            "weights_sha256": self.weights_sha256,
+            "num_classes": self.num_classes,
+            "parameters": sum(p.numel() for p in self.module.parameters()),
+            "preprocess": asdict(self.preprocess),
+        }
+
+
+def _torchvision_names() -> list[str]:
+    import torchvision
+
+    return torchvision.models.list_models()
+
+
+def resolve_name(name: str) -> tuple[str, str]:
+    """Map a user's model name to (source, architecture[.tag]).
+
+    `tv/NAME` is torchvision, `timm/NAME` is timm; a bare name is looked up in timm first,
+    then torchvision. An unknown name raises an error listing the closest known names.
+    """
+    import timm
+
+    if name.startswith("tv/"):
+        arch = name[3:]
+        if arch.split(".")[0] in _torchvision_names():
+            return "torchvision", arch
+    elif name.startswith("timm/"):
+        arch = name[5:]
+        if timm.is_model(arch):
+            return "timm", arch
+    elif timm.is_model(name):
+        return "timm", name
+    elif name.split(".")[0] in _torchvision_names():
+        return "torchvision", name
+    candidates = (
+        timm.list_models() + timm.list_pretrained() + [f"tv/{n}" for n in _torchvision_names()]
+    )
+    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
+    hint = f"; closest: {', '.join(close)}" if close else ""
+    raise ShiftbenchError(f"unknown model '{name}' (not in timm or torchvision){hint}")
+
+
+def _offline() -> bool:
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("SHIFTBENCH_OFFLINE", ""))
+    return any(flag.lower() in ("1", "true", "yes", "on") for flag in flags)
+
+
+def _require_download(name: str, url: str, cache: Path) -> None:
+    """Fail within seconds, with what to do, when weights are not cached and cannot be fetched."""
+    host = urlparse(url).hostname or url
+    advice = (
+        f"pass --weights PATH, use --no-pretrained, or fetch them into {cache} "
+        "on a machine with network"
+    )
+    if _offline():
+        raise ShiftbenchError(f"pretrained weights for {name} are not cached (offline): {advice}")
+    try:
+        socket.create_connection((host, 443), timeout=_NETWORK_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ShiftbenchError(
+            f"pretrained weights for {name} are not cached and {host} is unreachable "
+            f"({exc.strerror or exc}): {advice}"
+        ) from None
+
+
+def _hub_checkpoint(url: str) -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+
+
+def _timm_cached_weights(arch: str) -> str:
+    """Path of the cached pretrained file for a timm name, after making sure it can be had."""
+    import timm
+    from timm.models import get_pretrained_cfg
+
+    if not timm.list_pretrained(arch.split(".")[0] + ".*"):
+        raise ShiftbenchError(
+            f"timm has no pretrained weights for {arch}: use --no-pretrained or --weights PATH"
+        )
+    if "." in arch and arch not in timm.list_pretrained():
+        tags = timm.list_pretrained(arch.split(".")[0] + ".*")
+        raise ShiftbenchError(f"unknown pretrained tag '{arch}'; available: {', '.join(tags)}")
+    cfg = get_pretrained_cfg(arch)
+    if cfg.hf_hub_id:
+        from huggingface_hub import constants, try_to_load_from_cache
+
+        names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else []
+        names += ["model.safetensors", "pytorch_model.bin"]
+        for filename in names:
+            found = try_to_load_from_cache(cfg.hf_hub_id, filename)
+            if isinstance(found, str):
+                return found
+        _require_download(arch, "https://huggingface.co", Path(constants.HF_HUB_CACHE))
+        from huggingface_hub import hf_hub_download
+
+        try:
+            return hf_hub_download(cfg.hf_hub_id, "model.safetensors")
+        except Exception:  # older repos ship only the pickle
+            return hf_hub_download(cfg.hf_hub_id, "pytorch_model.bin")
+    if cfg.url:
+        cached = _hub_checkpoint(cfg.url)
+        if not cached.is_file():
+            _require_download(arch, cfg.url, cached.parent)
+            torch.hub.download_url_to_file(cfg.url, str(cached))
+        return str(cached)
+    raise ShiftbenchError(f"timm lists no download location for {arch}: pass --weights PATH")
+
+
+def _build_timm(arch: str, pretrained: bool, num_classes: int | None) -> nn.Module:
+    import timm
+
+    kwargs: dict = {}
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if pretrained:
+        kwargs["pretrained_cfg_overlay"] = {"file": _timm_cached_weights(arch), "source": ""}
+    try:
+        return timm.create_model(arch, pretrained=pretrained, **kwargs)
+    except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+        raise ShiftbenchError(f"timm could not build {arch}: {_first_line(exc)}") from None
+
+
+def _torchvision_weights(arch: str):
+    from torchvision.models import get_model_weights
+
+    base, _, tag = arch.partition(".")
+    try:
+        enum = get_model_weights(base)
+    except (ValueError, KeyError):
+        return None
+    if not tag:
+        return enum.DEFAULT
+    try:
+        return enum[tag]
+    except KeyError:
+        known = ", ".join(w.name for w in enum)
+        raise ShiftbenchError(
+            f"unknown torchvision weights '{tag}' for {base}; have: {known}"
+        ) from None
+
+
+def _build_torchvision(arch: str, pretrained: bool, num_classes: int | None) -> nn.Module:
+    from torchvision.models import get_model
+
+    weights = _torchvision_weights(arch) if pretrained else None
+    if pretrained and weights is None:
+        raise ShiftbenchError(f"torchvision has no pretrained weights for {arch}")
+    if weights is not None:
+        cached = _hub_checkpoint(weights.url)
+        if not cached.is_file():
+            _require_download(arch, weights.url, cached.parent)
+    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    try:
+        return get_model(arch.split(".")[0], weights=weights, **kwargs)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ShiftbenchError(f"torchvision could not build {arch}: {_first_line(exc)}") from None
+
+
+def _build_from_file(spec: str, num_classes: int | None) -> nn.Module:
+    """Run the user's FILE.py:FUNCTION (their code, run because they named it)."""
+    file, sep, function = spec.rpartition(":")
+    if not sep or not file or not function:
+        raise ShiftbenchError(f"--model-file takes FILE.py:FUNCTION, got '{spec}'")
+    path = Path(file)
+    if not path.is_file():
+        raise ShiftbenchError(f"model file not found: {path}")
+    module_name = f"shiftbench_user_{path.stem}"
+    loader_spec = importlib.util.spec_from_file_location(module_name, path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise ShiftbenchError(f"cannot import {path} as Python")
+    user = importlib.util.module_from_spec(loader_spec)
+    sys.modules[module_name] = user
+    try:
+        loader_spec.loader.exec_module(user)
+    except Exception as exc:
+        raise ShiftbenchError(f"{path} failed to import: {type(exc).__name__}: {exc}") from None
+    build = getattr(user, function, None)
+    if not callable(build):
+        raise ShiftbenchError(f"{path} has no function '{function}'")
+    try:
+        model = build() if num_classes is None else build(num_classes=num_classes)
+    except Exception as exc:
+        raise ShiftbenchError(f"{spec} raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise ShiftbenchError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _unwrap_state_dict(state: object, path: Path) -> dict[str, torch.Tensor]:
+    while isinstance(state, Mapping):
+        nested = next((k for k in _NESTED_KEYS if isinstance(state.get(k), Mapping)), None)
+        if nested is None:
+            break
+        state = state[nested]
+    if not isinstance(state, Mapping) or not state:
+        raise ShiftbenchError(f"{path} holds no state dict (expected a mapping of tensors)")
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            continue
+        for prefix in _PREFIXES:
+            if key.startswith(prefix):
+                key = key[len(prefix) :]
+        out[key] = value
+    return out
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, recorded so a result names exactly the weights it used."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a local checkpoint safely (safetensors, or torch.load with weights_only=True).
+
+    Nested `state_dict`/`model` entries are unwrapped and `module.`/`_orig_mod.` prefixes
+    (DataParallel, torch.compile) stripped; tensors land on the CPU whatever device saved them.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ShiftbenchError(f"weights file not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state: object = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only load failed" in str(exc).lower():
+            raise ShiftbenchError(
+                f"{path} holds Python objects that safe loading (weights_only=True) refuses: "
+                "save model.state_dict() alone, or as .safetensors"
+            ) from None
+        raise ShiftbenchError(f"{path} is not a readable checkpoint: {_first_line(exc)}") from None
+    except Exception as exc:
+        raise ShiftbenchError(f"{path} is not a readable checkpoint: {_first_line(exc)}") from None
+    return _unwrap_state_dict(state, path)
+
+
+def load_weights(module: nn.Module, path: str | Path) -> str:
+    """Load a local state dict strictly into `module`; returns the file's SHA-256.
+
+    Any missing, unexpected or wrongly shaped key is an error that lists them.
+    """
+    state = read_state_dict(path)
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", shapes)):
+            if keys:
+                more = f" (+{len(keys) - 5} more)" if len(keys) > 5 else ""
+                parts.append(f"{label}: {', '.join(keys[:5])}{more}")
+        raise ShiftbenchError(f"{path} does not match the model; " + "; ".join(parts))
+    module.load_state_dict(state, strict=True)
+    return file_sha256(path)
+
+
+def _native_preprocess(source: str, arch: str, module: nn.Module) -> Preprocess:
+    if source == "timm":
+        from timm.data import resolve_data_config
+
+        cfg = resolve_data_config({}, model=module)
+        _, height, width = cfg["input_size"]
+        crop_pct = cfg.get("crop_pct") or 1.0
+        return Preprocess(
+            input_size=height if height == width else -1,
+            interpolation=cfg["interpolation"],
+            mean=tuple(cfg["mean"]),
+            std=tuple(cfg["std"]),
+            reference_resize=math.floor(height / crop_pct),
+        )
+    if source == "torchvision":
+        weights = _torchvision_weights(arch)
+        if weights is not None:
+            transform = weights.transforms()
+            return Preprocess(
+                input_size=int(transform.crop_size[0]),
+                interpolation=transform.interpolation.value,
+                mean=tuple(transform.mean),
+                std=tuple(transform.std),
+                reference_resize=int(transform.resize_size[0]),
+            )
+    return Preprocess(224, "bilinear", IMAGENET_MEAN, IMAGENET_STD, None)
+
+
+def _probe_classes(module: nn.Module, name: str, size: int) -> int:
+    module.eval()
+    try:
+        with torch.inference_mode():
+            out = module(torch.zeros(1, 3, size, size))
+    except Exception as exc:
+        raise ShiftbenchError(
+            f"{name} failed on a 1x3x{size}x{size} input ({_first_line(exc)}); try --img-size"
+        ) from None
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        kind = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ShiftbenchError(f"{name} returned {kind}; shiftbench needs logits [batch, classes]")
+    return int(out.shape[1])
+
+
+def load_model(
+    name: str,
+    *,
+    pretrained: bool = True,
+    weights: str | Path | None = None,
+    model_file: str | None = None,
+    num_classes: int | None = None,
+    img_size: int | None = None,
+    interpolation: str | None = None,
+    mean: tuple[float, float, float] | None = None,
+    std: tuple[float, float, float] | None = None,
+) -> LoadedModel:
+    """Build a classifier by name and prepare its preprocessing.
+
+    `name` is a timm name (with or without a pretrained tag, or `timm/NAME`), a torchvision
+    name as `tv/NAME[.WEIGHTS]`, or any label when `model_file="FILE.py:FUNCTION"` builds it.
+    `weights` loads a local state dict (then nothing is downloaded). Pretrained weights that are
+    not cached fail within seconds when offline. Preprocessing comes from the model's own
+    configuration; `img_size`, `interpolation`, `mean` and `std` override it.
+    """
+    if interpolation is not None and interpolation not in INTERPOLATIONS:
+        raise ShiftbenchError(
+            f"unknown interpolation '{interpolation}'; choose from {', '.join(INTERPOLATIONS)}"
+        )
+    use_pretrained = pretrained and weights is None and model_file is None
+    if num_classes is not None and use_pretrained:
+        raise ShiftbenchError(
+            "--num-classes with pretrained weights would evaluate a random head: "
+            "add --weights PATH or --no-pretrained"
+        )
+    if model_file is not None:
+        source, arch = "file", model_file
+        module = _build_from_file(model_file, num_classes)
+    else:
+        source, arch = resolve_name(name)
+        build = _build_timm if source == "timm" else _build_torchvision
+        module = build(arch, use_pretrained, num_classes)
+    sha = load_weights(module, weights) if weights is not None else None
+    native = _native_preprocess(source, arch, module)
+    size = img_size if img_size is not None else native.input_size
+    if size <= 0:
+        raise ShiftbenchError(f"{name} has a non-square input size: pass --img-size")
+    preprocess = Preprocess(
+        input_size=size,
+        interpolation=interpolation or native.interpolation,
+        mean=tuple(mean) if mean is not None else native.mean,
+        std=tuple(std) if std is not None else native.std,
+        reference_resize=native.reference_resize,
+    )
+    module.eval()
+    return LoadedModel(
+        module=module,
+        name=name,
+        source=source,
+        architecture=arch,
+        pretrained=arch if use_pretrained else None,
+        weights=str(weights) if weights is not None else None,
+        weights_sha256=sha,
+        num_classes=_probe_classes(module, name, size),
+        preprocess=preprocess,
+    )

@@ -1,0 +1,116 @@
+"""The outcome of an evaluation: metrics, curves, per-image records and how they were made."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .suites import Curve, Metric
+
+METRIC_COLUMNS = ["model", "variant", "suite", "metric", "value", "ci_low", "ci_high", "n"]
+
+
+@dataclass
+class EvalResult:
+    """Everything one evaluation produced; `report.write_results` saves it."""
+
+    model: dict
+    variant: str
+    data: dict
+    config: dict
+    suites: dict[str, dict]
+    metrics: list[Metric]
+    curves: list[Curve]
+    records: dict[str, torch.Tensor]
+    images: list[dict]
+    skipped: list[tuple[str, str]]
+    environment: dict
+    timing: dict = field(default_factory=dict)
+
+    def metric(self, key: str) -> Metric:
+        """The metric `suite.name`; a bare suite name gives that suite's headline metric."""
+        from .suites import SUITES
+
+        if "." not in key and key in SUITES:
+            key = f"{key}.{SUITES[key].headline}"
+        for metric in self.metrics:
+            if metric.key == key:
+                return metric
+        raise KeyError(key)
+
+    def metrics_frame(self) -> pd.DataFrame:
+        """Metrics in long form: one row per model, variant, suite and metric."""
+        rows = [
+            {
+                "model": self.model["name"],
+                "variant": self.variant,
+                "suite": m.suite,
+                "metric": m.name,
+                "value": m.value,
+                "ci_low": m.ci_low,
+                "ci_high": m.ci_high,
+                "n": m.n,
+            }
+            for m in self.metrics
+        ]
+        return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+    def to_json(self) -> dict:
+        """The content of results.json: metrics and curves with every setting behind them."""
+        from . import __version__
+
+        return {
+            "shiftbench": __version__,
+            "model": self.model,
+            "variant": self.variant,
+            "data": {**self.data, "skipped": [{"path": p, "reason": r} for p, r in self.skipped]},
+            "config": self.config,
+            "suites": self.suites,
+            "environment": self.environment,
+            "timing": self.timing,
+            "metrics": [{"key": m.key, **asdict(m)} for m in self.metrics],
+            "curves": [{"key": c.key, **asdict(c)} for c in self.curves],
+            "higher_is_better": {m.key: m.higher_is_better for m in self.metrics},
+        }
+
+
+def _git_revision() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "describe", "--always", "--dirty", "--abbrev=40"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def environment(device: torch.device) -> dict:
+    """Versions, device and source revision recorded with every result."""
+    import timm
+    import torchvision
+
+    from . import __version__
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    return {
+        "shiftbench": __version__,
+        "shiftbench_git": _git_revision(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "timm": timm.__version__,
+        "platform": platform.platform(),
+        "device": str(device),
+        "device_name": name or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+    }

@@ -1,0 +1,38 @@
+"""The suite registry: a suite is one module and one line here."""
+
+from __future__ import annotations
+
+from ..config import EvalConfig
+from ..errors import ShiftbenchError
+from ..views import Geometry
+from .base import Curve, Metric, Suite
+from .circular import CircularSuite
+from .clean import CleanSuite
+from .consistency import ConsistencySuite
+from .diagonal import DiagonalSuite
+from .translation import TranslationSuite
+
+SUITES: dict[str, type[Suite]] = {
+    cls.name: cls
+    for cls in (CleanSuite, ConsistencySuite, DiagonalSuite, CircularSuite, TranslationSuite)
+}
+
+__all__ = ["SUITES", "Curve", "Metric", "Suite", "build_suites", "parse_suite_names"]
+
+
+def parse_suite_names(text: str) -> tuple[str, ...]:
+    """`"clean,consistency"` or `"all"` to registered suite names, in registry order."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["all"]:
+        return tuple(SUITES)
+    unknown = [n for n in names if n not in SUITES]
+    if unknown or not names:
+        raise ShiftbenchError(
+            f"unknown suite '{','.join(unknown) or text}'; choose from {', '.join(SUITES)} or all"
+        )
+    return tuple(n for n in SUITES if n in names)
+
+
+def build_suites(geometry: Geometry, config: EvalConfig) -> list[Suite]:
+    """Instantiate the suites named in `config` for windows of `geometry`."""
+    return [SUITES[name](geometry, config) for name in parse_suite_names(",".join(config.suites))]

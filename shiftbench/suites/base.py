@@ -1,0 +1,153 @@
+"""What every suite is: views to ask for, records to keep, metrics to summarise."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from ..config import EvalConfig
+from ..data import CanvasBatch
+from ..stats import Estimate
+from ..views import Geometry, Views
+
+Run = Generator[Views, torch.Tensor, None]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One summarised number with its 95% interval and trial count (rates in percent)."""
+
+    suite: str
+    name: str
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+    higher_is_better: bool
+
+    @property
+    def key(self) -> str:
+        """`suite.name`, the id used by reports and regression checks."""
+        return f"{self.suite}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A metric as a function of a shift (offset, radius), one point per x with its interval."""
+
+    suite: str
+    name: str
+    x_name: str
+    x: list[int]
+    value: list[float]
+    ci_low: list[float]
+    ci_high: list[float]
+    n: list[int]
+    higher_is_better: bool
+
+    @property
+    def key(self) -> str:
+        """`suite.name`, also the stem of the curve's CSV file."""
+        return f"{self.suite}.{self.name}"
+
+
+def percent(suite: str, name: str, estimate: Estimate, higher_is_better: bool = True) -> Metric:
+    """A Metric in percent from an estimate of a fraction."""
+    e = estimate.scaled(100.0)
+    return Metric(suite, name, e.value, e.low, e.high, e.n, higher_is_better)
+
+
+def percent_curve(
+    suite: str, name: str, x_name: str, x: list[int], estimates: list[Estimate], higher: bool = True
+) -> Curve:
+    """A Curve in percent from one estimate of a fraction per x."""
+    points = [e.scaled(100.0) for e in estimates]
+    return Curve(
+        suite,
+        name,
+        x_name,
+        list(x),
+        [p.value for p in points],
+        [p.low for p in points],
+        [p.high for p in points],
+        [p.n for p in points],
+        higher,
+    )
+
+
+def image_generator(seed: int, suite: str, index: int) -> torch.Generator:
+    """The random stream of one image in one suite, a function of (seed, suite, image index)."""
+    digest = hashlib.blake2b(f"{seed}/{suite}/{index}".encode(), digest_size=8).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+
+
+@dataclass(frozen=True)
+class Classified:
+    """What suites keep from logits: prediction, top-1/top-5 hits, class probabilities."""
+
+    pred: torch.Tensor
+    correct1: torch.Tensor
+    correct5: torch.Tensor
+    prob_true: torch.Tensor
+    prob_wrong: torch.Tensor
+
+
+def classify(logits: torch.Tensor, labels: torch.Tensor) -> Classified:
+    """Score logits [n, classes] against labels [n]."""
+    probs = logits.float().softmax(dim=1)
+    pred = probs.argmax(dim=1)
+    top5 = probs.topk(min(5, probs.shape[1]), dim=1).indices
+    prob_true = probs.gather(1, labels[:, None]).squeeze(1)
+    prob_wrong = probs.scatter(1, labels[:, None], -1.0).max(dim=1).values.clamp(min=0.0)
+    return Classified(
+        pred, pred == labels, (top5 == labels[:, None]).any(dim=1), prob_true, prob_wrong
+    )
+
+
+class Suite(ABC):
+    """A shift-robustness test.
+
+    `run` is a generator over one batch of canvases: it yields the views it needs, receives
+    their logits (float32, one row per view), and keeps per-image records. It may yield more
+    than once (adaptive attacks). `summarise` turns records of all images into metrics and
+    curves; it reads nothing else, so results can be recomputed from saved records.
+    """
+
+    name: ClassVar[str]
+    headline: ClassVar[str]
+    description: ClassVar[str]
+
+    def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
+        self.geometry = geometry
+        self.seed = config.seed
+        self._records: dict[str, list[torch.Tensor]] = {}
+
+    def generator(self, index: int) -> torch.Generator:
+        """This suite's random stream for image `index`."""
+        return image_generator(self.seed, self.name, index)
+
+    @abstractmethod
+    def run(self, batch: CanvasBatch) -> Run:
+        """Yield views of `batch`, receive their logits, keep one record row per image."""
+
+    @abstractmethod
+    def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
+        """Metrics and curves from per-image records (all images, sorted by index)."""
+
+    def settings(self) -> dict:
+        """The suite's resolved parameters, recorded in results.json."""
+        return {}
+
+    def keep(self, **fields: torch.Tensor) -> None:
+        """Append per-image rows (first dimension = images of the batch) to the records."""
+        for key, value in fields.items():
+            self._records.setdefault(key, []).append(value.detach().cpu())
+
+    def records(self) -> dict[str, torch.Tensor]:
+        """All rows kept so far, concatenated per field, in processing order."""
+        return {key: torch.cat(parts) for key, parts in self._records.items()}

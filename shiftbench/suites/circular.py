@@ -1,0 +1,53 @@
+"""Circular shift consistency (the APS follow-up): two random rolls of the centre window."""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import EvalConfig
+from ..data import CanvasBatch
+from ..errors import ShiftbenchError
+from ..stats import rate
+from ..views import Geometry, roll_views
+from .base import Curve, Metric, Run, Suite, classify, percent
+
+
+class CircularSuite(Suite):
+    """Per image, two circular shifts (dy, dx) uniform in -M..M-1 of the centre window."""
+
+    name = "circular"
+    headline = "consistency"
+    description = "% of image pairs under two random circular shifts (-M..M-1) with same top-1"
+
+    def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
+        super().__init__(geometry, config)
+        if geometry.max_shift < 1:
+            raise ShiftbenchError("the circular suite needs --max-shift >= 1")
+
+    def settings(self) -> dict:
+        m = self.geometry.max_shift
+        return {"shifts": f"uniform {-m}..{m - 1} per axis, rolled centre window"}
+
+    def shifts(self, index: int) -> torch.Tensor:
+        """Shifts of image `index`: [view (2), (dy, dx)]."""
+        m = self.geometry.max_shift
+        return torch.randint(-m, m, (2, 2), generator=self.generator(index))
+
+    def run(self, batch: CanvasBatch) -> Run:
+        count = len(batch)
+        device = batch.canvases.device
+        shifts = torch.stack([self.shifts(int(i)) for i in batch.indices]).to(device)
+        slot = torch.arange(count, device=device).repeat_interleave(2)
+        centre = torch.full_like(slot, self.geometry.centre)
+        dy, dx = shifts[..., 0].reshape(-1), shifts[..., 1].reshape(-1)
+        views = roll_views(batch.canvases, slot, centre, centre, dy, dx, self.geometry.size)
+        logits = yield views
+        scored = classify(logits, batch.labels.repeat_interleave(2))
+        pred = scored.pred.view(count, 2)
+        self.keep(pred=pred, agree=pred[:, 0] == pred[:, 1], correct=scored.correct1.view(count, 2))
+
+    def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
+        return [
+            percent(self.name, "consistency", rate(records["agree"])),
+            percent(self.name, "top1", rate(records["correct"])),
+        ], []

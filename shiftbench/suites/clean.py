@@ -1,0 +1,39 @@
+"""Clean accuracy on the centre window: Resize(S+M) + CenterCrop(S), the paper's protocol."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import CanvasBatch
+from ..stats import mean, rate
+from ..views import crop_views
+from .base import Curve, Metric, Run, Suite, classify, percent
+
+
+class CleanSuite(Suite):
+    """Top-1/top-5 accuracy and true-class probability on the centre window."""
+
+    name = "clean"
+    headline = "top1"
+    description = "accuracy on the centre window (Resize(S+M) + CenterCrop(S))"
+
+    def run(self, batch: CanvasBatch) -> Run:
+        count = len(batch)
+        device = batch.canvases.device
+        centre = torch.full((count,), self.geometry.centre, device=device)
+        slot = torch.arange(count, device=device)
+        logits = yield crop_views(batch.canvases, slot, centre, centre, self.geometry.size)
+        scored = classify(logits, batch.labels)
+        self.keep(
+            pred=scored.pred,
+            correct1=scored.correct1,
+            correct5=scored.correct5,
+            prob_true=scored.prob_true,
+        )
+
+    def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
+        return [
+            percent(self.name, "top1", rate(records["correct1"])),
+            percent(self.name, "top5", rate(records["correct5"])),
+            percent(self.name, "prob_true", mean(records["prob_true"])),
+        ], []

@@ -1,0 +1,57 @@
+"""Shift consistency (the paper's `-es`): do two random windows of an image agree?"""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import EvalConfig
+from ..data import CanvasBatch
+from ..errors import ShiftbenchError
+from ..stats import rate
+from ..views import Geometry, crop_views
+from .base import Curve, Metric, Run, Suite, classify, percent
+
+
+class ConsistencySuite(Suite):
+    """Per image and pass, two windows at offsets uniform in 0..M-1 per axis; % same top-1."""
+
+    name = "consistency"
+    headline = "consistency"
+    description = "% of random window pairs (offsets 0..M-1) with the same top-1"
+
+    def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
+        super().__init__(geometry, config)
+        if geometry.max_shift < 1:
+            raise ShiftbenchError("the consistency suite needs --max-shift >= 1")
+        self.passes = config.shift_passes
+
+    def settings(self) -> dict:
+        return {"passes": self.passes, "offsets": f"uniform 0..{self.geometry.max_shift - 1}"}
+
+    def offsets(self, index: int) -> torch.Tensor:
+        """Offsets of image `index`: [pass, window (2), (top, left)]."""
+        shape = (self.passes, 2, 2)
+        return torch.randint(0, self.geometry.max_shift, shape, generator=self.generator(index))
+
+    def run(self, batch: CanvasBatch) -> Run:
+        count = len(batch)
+        device = batch.canvases.device
+        offsets = torch.stack([self.offsets(int(i)) for i in batch.indices]).to(device)
+        per_image = self.passes * 2
+        slot = torch.arange(count, device=device).repeat_interleave(per_image)
+        top, left = offsets[..., 0].reshape(-1), offsets[..., 1].reshape(-1)
+        logits = yield crop_views(batch.canvases, slot, top, left, self.geometry.size)
+        labels = batch.labels.repeat_interleave(per_image)
+        scored = classify(logits, labels)
+        pred = scored.pred.view(count, self.passes, 2)
+        self.keep(
+            pred=pred,
+            agree=pred[..., 0] == pred[..., 1],
+            correct=scored.correct1.view(count, self.passes, 2),
+        )
+
+    def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
+        return [
+            percent(self.name, "consistency", rate(records["agree"])),
+            percent(self.name, "top1", rate(records["correct"])),
+        ], []

@@ -1,0 +1,63 @@
+"""Diagonal-shift accuracy (the paper's `-ed`): windows at offsets (d, d), d = 0..M."""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import EvalConfig
+from ..data import CanvasBatch
+from ..errors import ShiftbenchError
+from ..stats import mean, rate
+from ..views import Geometry, crop_views
+from .base import Curve, Metric, Run, Suite, classify, percent, percent_curve
+
+
+class DiagonalSuite(Suite):
+    """Accuracy and true-class probability along the diagonal, and the flip rate between steps."""
+
+    name = "diagonal"
+    headline = "top1"
+    description = "accuracy over windows at (d, d), d = 0..M; flip rate between neighbours"
+
+    def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
+        super().__init__(geometry, config)
+        if geometry.max_shift < 1:
+            raise ShiftbenchError("the diagonal suite needs --max-shift >= 1")
+
+    def settings(self) -> dict:
+        return {"offsets": f"0..{self.geometry.max_shift} along the diagonal"}
+
+    def run(self, batch: CanvasBatch) -> Run:
+        count = len(batch)
+        device = batch.canvases.device
+        steps = self.geometry.max_shift + 1
+        slot = torch.arange(count, device=device).repeat_interleave(steps)
+        offset = torch.arange(steps, device=device).repeat(count)
+        logits = yield crop_views(batch.canvases, slot, offset, offset, self.geometry.size)
+        scored = classify(logits, batch.labels.repeat_interleave(steps))
+        self.keep(
+            pred=scored.pred.view(count, steps),
+            correct1=scored.correct1.view(count, steps),
+            correct5=scored.correct5.view(count, steps),
+            prob_true=scored.prob_true.view(count, steps),
+            prob_wrong=scored.prob_wrong.view(count, steps),
+        )
+
+    def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
+        pred = records["pred"]
+        offsets = list(range(pred.shape[1]))
+        metrics = [
+            percent(self.name, "top1", rate(records["correct1"])),
+            percent(self.name, "top5", rate(records["correct5"])),
+            percent(self.name, "prob_true", mean(records["prob_true"])),
+            percent(self.name, "flip_rate", rate(pred[:, 1:] != pred[:, :-1]), False),
+        ]
+        curves = [
+            percent_curve(
+                self.name, "top1", "offset", offsets, [rate(c) for c in records["correct1"].T]
+            ),
+            percent_curve(
+                self.name, "prob_true", "offset", offsets, [mean(p) for p in records["prob_true"].T]
+            ),
+        ]
+        return metrics, curves

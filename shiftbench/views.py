@@ -1,0 +1,121 @@
+"""On-device views of canvases: crops, circular rolls and black-filled translations.
+
+Every view is a window of the model's input size read from a canvas by index gathering, so a
+whole batch of views of any kind is one gather kernel on the device.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A window of `size` pixels inside a square canvas of `size + max_shift` pixels."""
+
+    size: int
+    max_shift: int
+
+    @property
+    def canvas(self) -> int:
+        """Side of the canvas: the model's input size plus the largest shift."""
+        return self.size + self.max_shift
+
+    @property
+    def centre(self) -> int:
+        """Offset of the centre window, by torchvision CenterCrop's rounding rule."""
+        return round(self.max_shift / 2.0)
+
+
+class Views(ABC):
+    """A lazy list of model inputs; the engine materialises it one forward batch at a time."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def materialize(self, start: int, stop: int) -> torch.Tensor:
+        """Views `start:stop` as [n, 3, S, S], uint8 (0..255) or float (0..1)."""
+
+
+class GatheredViews(Views):
+    """Windows read from canvases: view v reads canvas `slot[v]` at `rows[v]` x `cols[v]`.
+
+    With `filled`, an index of -1 reads black (zero): how translations fill their border.
+    """
+
+    def __init__(
+        self,
+        canvases: torch.Tensor,
+        slot: torch.Tensor,
+        rows: torch.Tensor,
+        cols: torch.Tensor,
+        filled: bool = False,
+    ) -> None:
+        self.canvases = canvases
+        self.slot = slot
+        self.rows = rows
+        self.cols = cols
+        self.filled = filled
+
+    def __len__(self) -> int:
+        return int(self.slot.numel())
+
+    def materialize(self, start: int, stop: int) -> torch.Tensor:
+        slot, rows, cols = self.slot[start:stop], self.rows[start:stop], self.cols[start:stop]
+        out = self.canvases[
+            slot[:, None, None], :, rows.clamp(min=0)[:, :, None], cols.clamp(min=0)[:, None, :]
+        ]
+        if self.filled:
+            inside = (rows >= 0)[:, :, None] & (cols >= 0)[:, None, :]
+            out = out * inside[..., None].to(out.dtype)
+        return out.permute(0, 3, 1, 2)
+
+
+def _axis(size: int, device: torch.device) -> torch.Tensor:
+    return torch.arange(size, device=device)
+
+
+def crop_views(
+    canvases: torch.Tensor, slot: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: int
+) -> GatheredViews:
+    """Windows `canvas[slot][:, top:top+size, left:left+size]`, one per entry."""
+    axis = _axis(size, canvases.device)
+    return GatheredViews(canvases, slot, top[:, None] + axis, left[:, None] + axis)
+
+
+def roll_views(
+    canvases: torch.Tensor,
+    slot: torch.Tensor,
+    top: torch.Tensor,
+    left: torch.Tensor,
+    dy: torch.Tensor,
+    dx: torch.Tensor,
+    size: int,
+) -> GatheredViews:
+    """The window at (top, left) circularly shifted by (dy, dx), as `torch.roll` would."""
+    axis = _axis(size, canvases.device)
+    rows = top[:, None] + (axis - dy[:, None]) % size
+    cols = left[:, None] + (axis - dx[:, None]) % size
+    return GatheredViews(canvases, slot, rows, cols)
+
+
+def translate_views(
+    canvases: torch.Tensor,
+    slot: torch.Tensor,
+    top: torch.Tensor,
+    left: torch.Tensor,
+    dy: torch.Tensor,
+    dx: torch.Tensor,
+    size: int,
+) -> GatheredViews:
+    """The window at (top, left) moved by (dy, dx) within its frame; uncovered pixels are black."""
+    axis = _axis(size, canvases.device)
+    source_rows = axis - dy[:, None]
+    source_cols = axis - dx[:, None]
+    rows = torch.where((source_rows >= 0) & (source_rows < size), top[:, None] + source_rows, -1)
+    cols = torch.where((source_cols >= 0) & (source_cols < size), left[:, None] + source_cols, -1)
+    return GatheredViews(canvases, slot, rows, cols, filled=True)
