@@ -1,6 +1,7 @@
 """shiftbench: measure the shift (in)variance of image classifiers and what anti-aliasing buys.
 
-Public API: `load_model`, `evaluate`, `write_results`, `EvalConfig`, `scan_image_folder`.
+Public API: `load_model`, `wrap_module`, `evaluate`, `write_results`, `EvalConfig`,
+`scan_image_folder`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from .api import evaluate
 from .config import EvalConfig
 from .data import ImageSet, scan_image_folder
 from .errors import ShiftbenchError
-from .models import LoadedModel, Preprocess, load_model, load_weights
+from .models import LoadedModel, Preprocess, load_model, load_weights, wrap_module
 from .report import write_results
 from .results import EvalResult
 
@@ -27,5 +28,6 @@ __all__ = [
     "load_model",
     "load_weights",
     "scan_image_folder",
+    "wrap_module",
     "write_results",
 ]

@@ -44,8 +44,9 @@ def evaluate(
         if images.skipped:
             warn(f"{len(images.skipped)} non-image files skipped (listed in results.json)")
         note(
-            f"{len(images.items)} images ({images.label_map}), canvas {geometry.canvas}px, "
-            f"window {geometry.size}px, suites {', '.join(s.name for s in suites)}, on {device}"
+            f"{model.name} ({model.source} {model.architecture}, {model.num_classes} classes) on "
+            f"{len(images.items)} images ({images.label_map}); canvas {geometry.canvas}px, "
+            f"window {geometry.size}px; suites {', '.join(s.name for s in suites)}; {device}"
         )
     bar = progress_bar(len(images.items), "evaluating") if verbose else nullcontext(None)
     with bar as update:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import click
 import typer
 
 from .api import evaluate
@@ -137,7 +136,6 @@ def eval_command(
                 mean=_triple(mean, "--mean"),
                 std=_triple(std, "--std"),
             )
-            note(f"{model}: {loaded.source} {loaded.architecture}, {loaded.num_classes} classes")
             result = evaluate(loaded, data, config, verbose=True)
             write_result_files(result, out_dir)
         except BaseException:
@@ -165,10 +163,13 @@ def main() -> None:
     """Console entry point: usage errors and Ctrl-C become one line and an exit code."""
     try:
         code = app(standalone_mode=False)
-    except click.ClickException as exc:
-        stderr.print(f"[bold red]error:[/bold red] {exc.format_message()}", highlight=False)
-        code = exc.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         stderr.print("interrupted: no result files were written")
         code = 130
+    except Exception as exc:
+        # click's usage errors (vendored by recent typer) carry their message and exit code
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        stderr.print(f"[bold red]error:[/bold red] {exc.format_message()}", highlight=False)
+        code = exc.exit_code
     sys.exit(code if isinstance(code, int) else 0)

@@ -8,6 +8,7 @@ import importlib.util
 import math
 import os
 import pickle
+import re
 import socket
 import sys
 from collections.abc import Mapping
@@ -23,7 +24,6 @@ from .errors import ShiftbenchError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
-SOURCES = ("timm", "torchvision", "file")
 _NETWORK_TIMEOUT_S = 3.0
 _NESTED_KEYS = ("state_dict", "model", "state_dict_ema", "model_ema")
 _PREFIXES = ("module.", "_orig_mod.")
@@ -303,10 +303,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only load failed" in str(exc).lower():
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if found:
             raise ShiftbenchError(
-                f"{path} holds Python objects that safe loading (weights_only=True) refuses: "
-                "save model.state_dict() alone, or as .safetensors"
+                f"{path} holds a Python object ({found.group(1)}) that safe loading "
+                "(weights_only=True) refuses: save model.state_dict() alone, or as .safetensors"
             ) from None
         raise ShiftbenchError(f"{path} is not a readable checkpoint: {_first_line(exc)}") from None
     except Exception as exc:
@@ -442,4 +443,28 @@ def load_model(
         weights_sha256=sha,
         num_classes=_probe_classes(module, name, size),
         preprocess=preprocess,
+    )
+
+
+def wrap_module(
+    module: nn.Module,
+    name: str,
+    input_size: int,
+    *,
+    interpolation: str = "bilinear",
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
+) -> LoadedModel:
+    """Make an in-memory `nn.Module` evaluable, with the preprocessing it expects."""
+    module.eval()
+    return LoadedModel(
+        module=module,
+        name=name,
+        source="module",
+        architecture=type(module).__name__,
+        pretrained=None,
+        weights=None,
+        weights_sha256=None,
+        num_classes=_probe_classes(module, name, input_size),
+        preprocess=Preprocess(input_size, interpolation, tuple(mean), tuple(std), None),
     )

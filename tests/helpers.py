@@ -1,0 +1,84 @@
+"""Test helpers: generated image folders and tiny models with known behaviour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from shiftbench import EvalConfig, LoadedModel, wrap_module
+
+ZERO = (0.0, 0.0, 0.0)
+ONE = (1.0, 1.0, 1.0)
+
+
+def write_folder(
+    root: Path,
+    classes: int = 3,
+    per_class: int = 4,
+    size: tuple[int, int] = (30, 40),
+    seed: int = 0,
+    constant: bool = False,
+) -> Path:
+    """Random RGB images (or constant ones) of `size` (h, w), `per_class` in each class folder."""
+    rng = np.random.default_rng(seed)
+    for c in range(classes):
+        folder = root / f"class_{c}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            if constant:
+                pixels = np.full((*size, 3), rng.integers(0, 256, 3), dtype=np.uint8)
+            else:
+                pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"img_{i}.png")
+    return root
+
+
+class LinearProbe(nn.Module):
+    """A fixed random linear map of every pixel: any change of the view can change its output."""
+
+    def __init__(self, size: int, classes: int, seed: int = 0) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.weight = nn.Parameter(torch.randn(classes, 3 * size * size, generator=generator))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.flatten(1).double() - 0.5) @ self.weight.double().T
+
+
+class Blind(nn.Module):
+    """Ignores its input: the same logits for every view."""
+
+    def __init__(self, classes: int) -> None:
+        super().__init__()
+        self.register_buffer("logits", torch.linspace(0, 1, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(x.shape[0], -1).clone()
+
+
+class PixelReader(nn.Module):
+    """Two classes: 1 when the red value of window pixel (row, col) is above one half."""
+
+    def __init__(self, row: int, col: int) -> None:
+        super().__init__()
+        self.row, self.col = row, col
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        red = x[:, 0, self.row, self.col]
+        return torch.stack([torch.full_like(red, 0.5), red], dim=1)
+
+
+def wrap(module: nn.Module, size: int, name: str = "tiny") -> LoadedModel:
+    """A LoadedModel that sees raw pixels in 0..1 (mean 0, std 1)."""
+    return wrap_module(module, name, size, mean=ZERO, std=ONE)
+
+
+def config(**overrides: object) -> EvalConfig:
+    """A small, single-process EvalConfig for tests."""
+    base: dict = {"max_shift": 8, "shift_passes": 3, "batch_size": 16, "workers": 0}
+    base.update(overrides)
+    return EvalConfig(**base)

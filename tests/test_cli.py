@@ -1,0 +1,215 @@
+"""The command line end to end: files written, and bad input as one line with no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from shiftbench.cli import app
+
+from .helpers import write_folder
+
+runner = CliRunner()
+TINY = [
+    "test_resnet",
+    "--no-pretrained",
+    "--num-classes",
+    "3",
+    "--img-size",
+    "32",
+    "--max-shift",
+    "8",
+    "-j",
+    "0",
+]
+
+
+def run(*args: str):
+    return runner.invoke(app, ["eval", *args])
+
+
+def test_eval_writes_every_file(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run(*TINY, "--data", str(folder), "--suite", "all", "--out", str(out), "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert "consistency" in result.stdout and "95% CI" in result.stdout
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "curve_diagonal.prob_true.csv",
+        "curve_diagonal.top1.csv",
+        "curve_translation.worst_top1.csv",
+        "images.csv",
+        "metrics.csv",
+        "records.safetensors",
+        "results.json",
+    ]
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert list(metrics.columns) == [
+        "model",
+        "variant",
+        "suite",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n",
+    ]
+    assert set(metrics.suite) == {"clean", "consistency", "diagonal", "circular", "translation"}
+    assert (metrics.ci_low <= metrics.value).all() and (metrics.value <= metrics.ci_high).all()
+    meta = json.loads((out / "results.json").read_text())
+    assert meta["config"]["seed"] == 3 and meta["config"]["suites"][-1] == "translation"
+    assert meta["data"]["images_evaluated"] == 12 and meta["data"]["skipped"] == []
+    assert meta["environment"]["torch"] == torch.__version__
+    assert meta["higher_is_better"]["diagonal.flip_rate"] is False
+    assert meta["suites"]["translation"]["radius"] == 4
+    curve = pd.read_csv(out / "curve_diagonal.top1.csv")
+    assert list(curve.offset) == list(range(9))
+    images = pd.read_csv(out / "images.csv")
+    assert len(images) == 12 and images.path[0] == "class_0/img_0.png"
+
+
+def test_records_recompute_every_metric(folder: Path, tmp_path: Path) -> None:
+    from shiftbench import EvalConfig
+    from shiftbench.suites import SUITES
+    from shiftbench.views import Geometry
+
+    out = tmp_path / "out"
+    assert run(*TINY, "--data", str(folder), "--suite", "all", "--out", str(out)).exit_code == 0
+    meta = json.loads((out / "results.json").read_text())
+    records = load_file(str(out / "records.safetensors"))
+    config = EvalConfig(**{**meta["config"], "suites": tuple(meta["config"]["suites"])})
+    geometry = Geometry(
+        meta["data"]["geometry"]["input_size"], meta["data"]["geometry"]["max_shift"]
+    )
+    saved = {m["key"]: m["value"] for m in meta["metrics"]}
+    for name in config.suites:
+        suite = SUITES[name](geometry, config)
+        own = {k.split(".", 1)[1]: v for k, v in records.items() if k.startswith(f"{name}.")}
+        for metric in suite.summarise(own)[0]:
+            assert metric.value == pytest.approx(saved[metric.key])
+
+
+def test_limit_is_loud(folder: Path, tmp_path: Path) -> None:
+    result = run(*TINY, "--data", str(folder), "--limit", "5", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0
+    assert "evaluating 5 of 12 images" in result.stderr
+
+
+def test_corrupt_image_is_skipped_counted_and_named(folder: Path, tmp_path: Path) -> None:
+    (folder / "class_2" / "zz_broken.png").write_bytes(b"\x89PNG broken")
+    out = tmp_path / "out"
+    result = run(*TINY, "--data", str(folder), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "1 unreadable images skipped" in result.stderr
+    meta = json.loads((out / "results.json").read_text())
+    assert meta["data"]["images_evaluated"] == 12
+    assert [s["path"] for s in meta["data"]["skipped"]] == ["class_2/zz_broken.png"]
+
+
+def assert_clean_failure(result, out: Path, message: str, case: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0] and lines[-1] == errors[0], result.stderr
+    if case != "all_corrupt":  # only a failure found while decoding comes after the run's notes
+        assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+def bad_weights(tmp_path: Path) -> list[str]:
+    path = tmp_path / "w.pth"
+    path.write_bytes(b"garbage")
+    return ["--weights", str(path)]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("unknown_model", "unknown model 'resnet5O'"),
+        ("missing_data", "data path does not exist"),
+        ("empty_folder", "has no class sub-folders"),
+        ("all_corrupt", "none of the 2 images could be read"),
+        ("wrong_classes", "3 class folders but the model has 1000 outputs"),
+        ("bad_weights", "not a readable checkpoint"),
+        ("unwritable_out", "cannot write to output folder"),
+        ("bad_suite", "unknown suite 'nope'"),
+        ("bad_radius", "--attack-radius at most 4"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path: Path, case: str, message: str) -> None:
+    data = write_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    args = [*TINY, "--data", str(data), "--out", str(out)]
+    if case == "unknown_model":
+        args[0] = "resnet5O"
+    elif case == "missing_data":
+        args[args.index("--data") + 1] = str(tmp_path / "nowhere")
+    elif case == "empty_folder":
+        (tmp_path / "empty").mkdir()
+        args[args.index("--data") + 1] = str(tmp_path / "empty")
+    elif case == "all_corrupt":
+        corrupt = tmp_path / "corrupt"
+        for c in range(3):
+            (corrupt / f"c{c}").mkdir(parents=True)
+        (corrupt / "c0" / "a.jpg").write_bytes(b"no")
+        (corrupt / "c1" / "b.png").write_bytes(b"no")
+        args[args.index("--data") + 1] = str(corrupt)
+    elif case == "wrong_classes":
+        args = [a for a in args if a not in ("--num-classes", "3")]
+    elif case == "bad_weights":
+        args += bad_weights(tmp_path)
+    elif case == "unwritable_out":
+        (tmp_path / "a_file").write_text("x")
+        out = tmp_path / "a_file" / "out"
+        args[args.index("--out") + 1] = str(out)
+    elif case == "bad_suite":
+        args += ["--suite", "clean,nope"]
+    elif case == "bad_radius":
+        args += ["--suite", "translation", "--attack-radius", "6"]
+    assert_clean_failure(run(*args), out, message, case)
+
+
+def test_failed_write_leaves_no_result_file(folder: Path, tmp_path: Path, monkeypatch) -> None:
+    import shiftbench.report as report
+
+    def explode(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report, "save_file", explode)
+    out = tmp_path / "out"
+    result = run(*TINY, "--data", str(folder), "--out", str(out))
+    assert result.exit_code != 0
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_python_dash_m_and_usage_error_is_one_line() -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "shiftbench", "--help"], capture_output=True, text=True
+    )
+    assert ok.returncode == 0 and "eval" in ok.stdout
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shiftbench",
+            "eval",
+            "resnet18",
+            "--data",
+            ".",
+            "--batch-size",
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr, bad.stderr

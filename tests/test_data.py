@@ -1,0 +1,106 @@
+"""Folder scanning, labels, subsets and canvas decoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from shiftbench import ShiftbenchError, scan_image_folder
+from shiftbench.data import (
+    CanvasDataset,
+    class_indices,
+    collate_canvases,
+    load_canvas,
+    subset_positions,
+)
+
+from .helpers import write_folder
+
+
+def test_scan_lists_sorted_images_and_skips_non_images(folder: Path) -> None:
+    (folder / "class_1" / "notes.txt").write_text("not an image")
+    (folder / "class_1" / ".DS_Store").write_bytes(b"\0")
+    images = scan_image_folder(folder, 3)
+    assert images.classes == ["class_0", "class_1", "class_2"]
+    assert images.label_map == "sorted folders"
+    assert [i.index for i in images.items] == list(range(12))
+    assert [i.label for i in images.items] == [0] * 4 + [1] * 4 + [2] * 4
+    assert images.items[4].path == "class_1/img_0.png"
+    assert images.skipped == [("class_1/notes.txt", "not an image file")]
+
+
+def test_synset_folders_map_to_imagenet_indices(tmp_path: Path) -> None:
+    # tench (0), English springer (217) and parallel bars (702) in timm's ImageNetInfo
+    for synset in ("n01440764", "n02102040", "n03888605"):
+        (tmp_path / synset).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / synset / "a.png")
+    images = scan_image_folder(tmp_path, 1000)
+    assert images.label_map == "imagenet-1k synsets"
+    assert [i.label for i in images.items] == [0, 217, 702]
+    with pytest.raises(ShiftbenchError, match="3 class folders but the model has 10 outputs"):
+        scan_image_folder(tmp_path, 10)
+
+
+def test_unknown_synset_is_an_error() -> None:
+    with pytest.raises(ShiftbenchError, match="n99999999"):
+        class_indices(["n01440764", "n99999999"], 1000)
+
+
+def test_wrong_class_count_is_an_error(folder: Path) -> None:
+    with pytest.raises(ShiftbenchError, match="3 class folders but the model has 1000 outputs"):
+        scan_image_folder(folder, 1000)
+
+
+def test_limit_spreads_evenly_and_deterministically(folder: Path) -> None:
+    assert subset_positions(12, 4) == [0, 3, 6, 9]
+    assert subset_positions(5, 10) == [0, 1, 2, 3, 4]
+    images = scan_image_folder(folder, 3, limit=3)
+    assert [i.index for i in images.items] == [0, 4, 8]
+    assert sorted({i.label for i in images.items}) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing", "does not exist"),
+        (lambda p: (p / "file.txt").write_text("x") and p / "file.txt", "not a folder"),
+        (lambda p: p, "no class sub-folders"),
+        (lambda p: (p / "empty_class").mkdir() or p, "no images found"),
+    ],
+)
+def test_bad_roots(tmp_path: Path, make, message: str) -> None:
+    with pytest.raises(ShiftbenchError, match=message):
+        scan_image_folder(make(tmp_path), 1)
+
+
+def test_canvas_is_torchvision_resize_and_center_crop(tmp_path: Path) -> None:
+    from torchvision import transforms
+
+    pixels = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "x.png")
+    canvas = load_canvas(tmp_path / "x.png", 24, "bicubic")
+    reference = transforms.Compose(
+        [
+            transforms.Resize(24, interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.CenterCrop(24),
+            transforms.PILToTensor(),
+        ]
+    )(Image.open(tmp_path / "x.png").convert("RGB"))
+    assert canvas.dtype == torch.uint8 and canvas.shape == (3, 24, 24)
+    assert torch.equal(canvas, reference)
+
+
+def test_unreadable_images_are_reported_not_fatal(tmp_path: Path) -> None:
+    root = write_folder(tmp_path, classes=2, per_class=2)
+    (root / "class_0" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    images = scan_image_folder(root, 2)
+    batch = collate_canvases(
+        [CanvasDataset(images, 16, "bilinear")[i] for i in range(len(images.items))]
+    )
+    assert len(batch) == 4 and batch.canvases.shape == (4, 3, 16, 16)
+    assert [p for p, _ in batch.skipped] == ["class_0/broken.jpg"]
+    assert batch.skipped[0][1].startswith("unreadable")

@@ -1,0 +1,194 @@
+"""Model names, offline behaviour, safe weight loading, user model files, preprocessing."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+
+from shiftbench import ShiftbenchError, load_model, load_weights
+from shiftbench.models import IMAGENET_MEAN, read_state_dict, resolve_name
+
+
+def test_resolve_names() -> None:
+    assert resolve_name("resnet18") == ("timm", "resnet18")
+    assert resolve_name("timm/convnext_tiny.fb_in1k") == ("timm", "convnext_tiny.fb_in1k")
+    assert resolve_name("tv/resnet18") == ("torchvision", "resnet18")
+    assert resolve_name("tv/resnet50.IMAGENET1K_V1") == ("torchvision", "resnet50.IMAGENET1K_V1")
+    assert resolve_name("alexnet") == ("torchvision", "alexnet")  # not in timm
+
+
+def test_unknown_name_lists_closest() -> None:
+    with pytest.raises(ShiftbenchError, match=r"unknown model 'resnet5O'.*resnet50"):
+        resolve_name("resnet5O")
+    with pytest.raises(ShiftbenchError, match="unknown model"):
+        resolve_name("tv/not_a_model")
+
+
+def test_timm_preprocessing_from_config_and_overrides() -> None:
+    model = load_model("test_resnet", pretrained=False)
+    assert model.source == "timm" and model.num_classes == 1000
+    p = model.preprocess
+    assert (p.input_size, p.interpolation, p.mean) == (160, "bilinear", (0.5, 0.5, 0.5))
+    assert p.reference_resize == 168  # floor(160 / crop_pct 0.95)
+    custom = load_model(
+        "test_resnet",
+        pretrained=False,
+        num_classes=7,
+        img_size=48,
+        interpolation="bicubic",
+        mean=(0.1, 0.2, 0.3),
+    )
+    assert custom.num_classes == 7
+    assert (custom.preprocess.input_size, custom.preprocess.interpolation) == (48, "bicubic")
+    assert custom.preprocess.mean == (0.1, 0.2, 0.3) and custom.preprocess.std == (0.5, 0.5, 0.5)
+
+
+def test_torchvision_preprocessing_from_weight_transforms() -> None:
+    model = load_model("tv/resnet18", pretrained=False, num_classes=5)
+    p = model.preprocess
+    assert (p.input_size, p.interpolation, p.mean, p.reference_resize) == (
+        224,
+        "bilinear",
+        IMAGENET_MEAN,
+        256,
+    )
+    assert model.num_classes == 5 and model.pretrained is None
+
+
+@pytest.fixture
+def no_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import huggingface_hub
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("tests must not touch the network")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+
+
+@pytest.mark.parametrize("name", ["test_resnet", "tv/resnet18"])
+def test_offline_without_cache_fails_fast_with_advice(no_cache, monkeypatch, name: str) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.perf_counter()
+    with pytest.raises(ShiftbenchError, match=r"not cached.*--weights PATH, use --no-pretrained"):
+        load_model(name)
+    assert time.perf_counter() - started < 5
+
+
+def test_unreachable_host_fails_fast(no_cache, monkeypatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+    def refuse(*args, **kwargs):
+        raise OSError(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    with pytest.raises(ShiftbenchError, match="unreachable"):
+        load_model("tv/resnet18")
+
+
+def test_pretrained_requests_that_cannot_be_met() -> None:
+    with pytest.raises(ShiftbenchError, match="no pretrained weights"):
+        load_model("cspresnet50w")
+    with pytest.raises(ShiftbenchError, match=r"unknown pretrained tag.*test_resnet\.r160_in1k"):
+        load_model("test_resnet.nope")
+    with pytest.raises(ShiftbenchError, match="random head"):
+        load_model("test_resnet", num_classes=10)
+
+
+@pytest.fixture
+def tiny_state() -> dict[str, torch.Tensor]:
+    return timm.create_model("test_resnet", num_classes=4).state_dict()
+
+
+def test_weights_nested_and_prefixed(tmp_path: Path, tiny_state) -> None:
+    path = tmp_path / "ckpt.pth"
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in tiny_state.items()}}, path)
+    model = load_model("test_resnet", weights=path, num_classes=4)
+    assert model.weights == str(path) and len(model.weights_sha256) == 64
+    for key, value in model.module.state_dict().items():
+        assert torch.equal(value, tiny_state[key])
+
+
+def test_weights_safetensors(tmp_path: Path, tiny_state) -> None:
+    path = tmp_path / "w.safetensors"
+    save_file({f"_orig_mod.{k}": v.contiguous() for k, v in tiny_state.items()}, str(path))
+    model = load_model("test_resnet", weights=path, num_classes=4)
+    assert torch.equal(model.module.state_dict()["fc.weight"], tiny_state["fc.weight"])
+
+
+def test_weights_mismatch_lists_keys(tmp_path: Path, tiny_state) -> None:
+    state = dict(tiny_state)
+    state.pop("fc.bias")
+    state["extra.weight"] = torch.zeros(1)
+    path = tmp_path / "bad.pth"
+    torch.save(state, path)
+    module = timm.create_model("test_resnet", num_classes=4)
+    with pytest.raises(ShiftbenchError, match=r"missing: fc\.bias; unexpected: extra\.weight"):
+        load_weights(module, path)
+    with pytest.raises(ShiftbenchError, match=r"shape: fc\.weight"):
+        torch.save(timm.create_model("test_resnet", num_classes=9).state_dict(), path)
+        load_weights(module, path)
+
+
+class Payload:
+    """A pickled object that weights_only loading must refuse."""
+
+
+def test_unsafe_and_garbage_checkpoints_refused(tmp_path: Path) -> None:
+    unsafe = tmp_path / "unsafe.pth"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "obj": Payload()}, unsafe)
+    with pytest.raises(ShiftbenchError, match="weights_only=True"):
+        read_state_dict(unsafe)
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"\x00\x01not a checkpoint")
+    with pytest.raises(ShiftbenchError, match="not a readable checkpoint"):
+        read_state_dict(garbage)
+    with pytest.raises(ShiftbenchError, match="not found"):
+        read_state_dict(tmp_path / "absent.pth")
+
+
+def test_model_file(tmp_path: Path) -> None:
+    arch = tmp_path / "arch.py"
+    arch.write_text(
+        "import torch.nn as nn\n"
+        "def build(num_classes=3):\n"
+        "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),"
+        " nn.Linear(4, num_classes))\n"
+        "def not_a_model():\n"
+        "    return 42\n"
+    )
+    model = load_model("mynet", model_file=f"{arch}:build", img_size=20)
+    assert model.source == "file" and model.num_classes == 3
+    assert (
+        load_model("mynet", model_file=f"{arch}:build", num_classes=6, img_size=20).num_classes == 6
+    )
+    with pytest.raises(ShiftbenchError, match="has no function 'missing'"):
+        load_model("mynet", model_file=f"{arch}:missing")
+    with pytest.raises(ShiftbenchError, match=r"not a torch\.nn\.Module"):
+        load_model("mynet", model_file=f"{arch}:not_a_model")
+    with pytest.raises(ShiftbenchError, match=r"FILE\.py:FUNCTION"):
+        load_model("mynet", model_file=str(arch))
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    with pytest.raises(ShiftbenchError, match="failed to import: RuntimeError: boom"):
+        load_model("mynet", model_file=f"{broken}:build")
+
+
+def test_input_size_the_model_cannot_take(tmp_path: Path) -> None:
+    arch = tmp_path / "fixed.py"
+    arch.write_text(
+        "import torch.nn as nn\n"
+        "def build():\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))\n"
+    )
+    with pytest.raises(ShiftbenchError, match="failed on a 1x3x16x16 input"):
+        load_model("fixed", model_file=f"{arch}:build", img_size=16)

@@ -1,0 +1,246 @@
+"""Every suite against an independent computation: a naive per-image, per-view loop."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from shiftbench import evaluate, scan_image_folder
+from shiftbench.data import load_canvas
+from shiftbench.suites import SUITES
+from shiftbench.suites.base import image_generator
+from shiftbench.suites.translation import ring_offsets
+from shiftbench.views import Geometry
+
+from .helpers import Blind, LinearProbe, PixelReader, config, wrap, write_folder
+
+SIZE = 16
+SHIFT = 8
+
+
+def naive_predict(model: torch.nn.Module, window: np.ndarray) -> int:
+    """Top-1 of one HWC uint8 window, one forward pass per view."""
+    x = torch.from_numpy(np.ascontiguousarray(window)).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        return int(model(x).argmax(dim=1))
+
+
+def naive_canvases(root: Path, canvas: int) -> list[tuple[int, int, np.ndarray]]:
+    images = scan_image_folder(root, 3)
+    return [
+        (
+            item.index,
+            item.label,
+            load_canvas(root / item.path, canvas, "bilinear").permute(1, 2, 0).numpy(),
+        )
+        for item in images.items
+    ]
+
+
+def translate(window: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Shift a window by (dy, dx) with a black border, by explicit slicing."""
+    out = np.zeros_like(window)
+    size = window.shape[0]
+    ys, yd = (
+        (slice(0, size - dy), slice(dy, size))
+        if dy >= 0
+        else (slice(-dy, size), slice(0, size + dy))
+    )
+    xs, xd = (
+        (slice(0, size - dx), slice(dx, size))
+        if dx >= 0
+        else (slice(-dx, size), slice(0, size + dx))
+    )
+    out[yd, xd] = window[ys, xs]
+    return out
+
+
+@pytest.fixture(scope="module")
+def probe_run(tmp_path_factory: pytest.TempPathFactory):
+    root = write_folder(tmp_path_factory.mktemp("probe"), per_class=3)
+    model = LinearProbe(SIZE, 3)
+    result = evaluate(
+        wrap(model, SIZE), root, config(suites=tuple(SUITES), attack_radius=4, attack_step=2)
+    )
+    return root, model, result
+
+
+def test_clean_and_consistency_match_naive_loop(probe_run) -> None:
+    root, model, result = probe_run
+    geometry = Geometry(SIZE, SHIFT)
+    c = geometry.centre
+    suite = SUITES["consistency"](geometry, config())
+    clean, agree = [], []
+    for index, label, canvas in naive_canvases(root, geometry.canvas):
+        clean.append(naive_predict(model, canvas[c : c + SIZE, c : c + SIZE]) == label)
+        for pair in suite.offsets(index):
+            preds = [
+                naive_predict(model, canvas[t : t + SIZE, s : s + SIZE]) for t, s in pair.tolist()
+            ]
+            agree.append(preds[0] == preds[1])
+    assert result.metric("clean.top1").value == pytest.approx(100 * np.mean(clean))
+    assert result.metric("consistency").value == pytest.approx(100 * np.mean(agree))
+    assert result.records["consistency.agree"].flatten().tolist() == agree
+    assert 0 < result.metric("consistency").value < 100  # the probe is shift-sensitive
+
+
+def test_diagonal_matches_naive_loop(probe_run) -> None:
+    root, model, result = probe_run
+    correct, flips = [], []
+    for _, label, canvas in naive_canvases(root, SIZE + SHIFT):
+        preds = [naive_predict(model, canvas[d : d + SIZE, d : d + SIZE]) for d in range(SHIFT + 1)]
+        correct.append([p == label for p in preds])
+        flips.append([a != b for a, b in itertools.pairwise(preds)])
+    correct = np.array(correct)
+    curve = next(c for c in result.curves if c.key == "diagonal.top1")
+    assert curve.x == list(range(SHIFT + 1))
+    assert curve.value == pytest.approx(list(100 * correct.mean(axis=0)))
+    assert result.metric("diagonal.top1").value == pytest.approx(100 * correct.mean())
+    assert result.metric("diagonal.flip_rate").value == pytest.approx(100 * np.mean(flips))
+
+
+def test_circular_matches_naive_roll(probe_run) -> None:
+    root, model, result = probe_run
+    geometry = Geometry(SIZE, SHIFT)
+    suite = SUITES["circular"](geometry, config())
+    c = geometry.centre
+    agree = []
+    for index, _, canvas in naive_canvases(root, geometry.canvas):
+        window = canvas[c : c + SIZE, c : c + SIZE]
+        shifts = suite.shifts(index).tolist()
+        assert all(-SHIFT <= v < SHIFT for pair in shifts for v in pair)
+        preds = [naive_predict(model, np.roll(window, (dy, dx), axis=(0, 1))) for dy, dx in shifts]
+        agree.append(preds[0] == preds[1])
+    assert result.records["circular.agree"].tolist() == agree
+    assert result.metric("circular.consistency").value == pytest.approx(100 * np.mean(agree))
+
+
+@pytest.mark.parametrize("mode", ["crop", "pad"])
+def test_translation_matches_exhaustive_grid(tmp_path: Path, mode: str) -> None:
+    root = write_folder(tmp_path, per_class=3)
+    model = LinearProbe(SIZE, 3, seed=1)
+    cfg = config(suites=("translation",), attack_mode=mode, attack_radius=4, attack_step=2)
+    result = evaluate(wrap(model, SIZE), root, cfg)
+    geometry = Geometry(SIZE, SHIFT)
+    c = geometry.centre
+    offsets = [(dy, dx) for dy in (-4, -2, 0, 2, 4) for dx in (-4, -2, 0, 2, 4)]
+    robust = []
+    for _, label, canvas in naive_canvases(root, geometry.canvas):
+        hits = {}
+        for dy, dx in offsets:
+            if mode == "crop":
+                view = canvas[c + dy : c + dy + SIZE, c + dx : c + dx + SIZE]
+            else:
+                view = translate(canvas[c : c + SIZE, c : c + SIZE], dy, dx)
+            hits[(dy, dx)] = naive_predict(model, view) == label
+        robust.append(
+            [
+                all(h for (dy, dx), h in hits.items() if max(abs(dy), abs(dx)) <= r)
+                for r in (0, 2, 4)
+            ]
+        )
+    robust = np.array(robust)
+    assert result.records["translation.robust"].numpy().tolist() == robust.tolist()
+    curve = next(c for c in result.curves if c.key == "translation.worst_top1")
+    assert curve.x == [0, 2, 4]
+    assert curve.value == pytest.approx(list(100 * robust.mean(axis=0)))
+    # early exit: ring k (1, 8, 16 views) is asked for only while the image is still robust
+    expected_views = [1 + 8 * r[0] + 16 * r[1] for r in robust.tolist()]
+    assert result.records["translation.views"].tolist() == expected_views
+
+
+def test_translation_early_exit_saves_views(probe_run) -> None:
+    _, _, result = probe_run
+    views = result.records["translation.views"]
+    robust = result.records["translation.robust"]
+    broken_at_centre = ~robust[:, 0]
+    assert (views[broken_at_centre] == 1).all()
+
+
+def test_ring_offsets_cover_grid_once() -> None:
+    rings = ring_offsets(24, 12)
+    points = torch.cat(rings).tolist()
+    assert len(points) == 25 == len({tuple(p) for p in points})
+    assert [len(r) for r in rings] == [1, 8, 16]
+    assert sorted({p[0] for p in points}) == [-24, -12, 0, 12, 24]
+
+
+def test_blind_model_is_perfectly_consistent(folder: Path) -> None:
+    result = evaluate(wrap(Blind(3), SIZE), folder, config(suites=tuple(SUITES)))
+    assert result.metric("consistency").value == 100.0
+    assert result.metric("circular").value == 100.0
+    assert result.metric("diagonal.flip_rate").value == 0.0
+    assert result.metric("translation").value == result.metric("clean.top1").value
+    # 12 images all agreeing in every pass: Wilson at p = 1 over images, n / (n + z^2)
+    assert result.metric("consistency").ci_low == pytest.approx(100 * 12 / (12 + 1.959964**2))
+
+
+def test_constant_images_are_consistent_under_any_model(tmp_path: Path) -> None:
+    root = write_folder(tmp_path, constant=True)
+    result = evaluate(wrap(LinearProbe(SIZE, 3), SIZE), root, config(suites=tuple(SUITES)))
+    assert result.metric("consistency").value == 100.0
+    assert result.metric("circular").value == 100.0
+    assert result.metric("diagonal.flip_rate").value == 0.0
+
+
+def test_pixel_reader_gives_predictable_diagonal_curve(tmp_path: Path) -> None:
+    canvas, row, col = SIZE + SHIFT, 3, 5
+    rng = np.random.default_rng(7)
+    expected = []
+    for label in (0, 1):
+        folder = tmp_path / f"class_{label}"
+        folder.mkdir()
+        for i in range(4):
+            bright = rng.random((canvas, canvas)) < 0.5
+            pixels = np.zeros((canvas, canvas, 3), dtype=np.uint8)
+            pixels[..., 0] = np.where(bright, 230, 20)
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+            expected.append([bright[d + row, d + col] == bool(label) for d in range(SHIFT + 1)])
+    result = evaluate(wrap(PixelReader(row, col), SIZE), tmp_path, config(suites=("diagonal",)))
+    curve = next(c for c in result.curves if c.key == "diagonal.top1")
+    assert curve.value == pytest.approx(list(100 * np.array(expected).mean(axis=0)))
+
+
+def test_same_seed_same_numbers_for_any_batch_size(probe_run) -> None:
+    root, model, reference = probe_run
+    for batch_size in (1, 7, 64):
+        cfg = config(suites=tuple(SUITES), attack_radius=4, attack_step=2, batch_size=batch_size)
+        result = evaluate(wrap(model, SIZE), root, cfg)
+        assert [m.value for m in result.metrics] == [m.value for m in reference.metrics]
+        for key, value in reference.records.items():
+            if value.dtype.is_floating_point:
+                torch.testing.assert_close(result.records[key], value)
+            else:
+                assert torch.equal(result.records[key], value), key
+
+
+def test_seed_changes_the_draws_and_nothing_else() -> None:
+    a = [
+        torch.randint(0, 8, (3,), generator=image_generator(0, "consistency", i)) for i in range(4)
+    ]
+    b = [
+        torch.randint(0, 8, (3,), generator=image_generator(0, "consistency", i)) for i in range(4)
+    ]
+    c = [
+        torch.randint(0, 8, (3,), generator=image_generator(1, "consistency", i)) for i in range(4)
+    ]
+    d = [torch.randint(0, 8, (3,), generator=image_generator(0, "circular", i)) for i in range(4)]
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a, d, strict=True))
+
+
+def test_limit_subset_does_not_change_an_images_draws(probe_run) -> None:
+    root, model, reference = probe_run
+    result = evaluate(wrap(model, SIZE), root, config(suites=("consistency",), limit=4))
+    kept = result.records["index"]
+    full = reference.records["index"].tolist()
+    rows = [full.index(i) for i in kept.tolist()]
+    assert torch.equal(
+        result.records["consistency.pred"], reference.records["consistency.pred"][rows]
+    )
