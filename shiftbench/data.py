@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,13 +150,18 @@ def load_canvas(path: str | Path, canvas_size: int, interpolation: str) -> torch
     return F.pil_to_tensor(rgb)
 
 
+Draws = Callable[[int], dict[str, torch.Tensor]]
+
+
 @dataclass
 class CanvasBatch:
-    """Decoded canvases of a batch of images, with labels, ids and the files that failed."""
+    """Decoded canvases of a batch of images, with labels, ids, per-image random draws of
+    each suite (stacked per suite), and the files that could not be decoded."""
 
     canvases: torch.Tensor
     labels: torch.Tensor
     indices: torch.Tensor
+    draws: dict[str, torch.Tensor]
     skipped: list[tuple[str, str]]
 
     def __len__(self) -> int:
@@ -164,49 +170,63 @@ class CanvasBatch:
     def pin_memory(self) -> CanvasBatch:
         """Page-locked copy for asynchronous host-to-device transfer (DataLoader calls this)."""
         return CanvasBatch(
-            self.canvases.pin_memory(), self.labels.pin_memory(), self.indices, self.skipped
+            self.canvases.pin_memory(),
+            self.labels.pin_memory(),
+            self.indices,
+            {k: v.pin_memory() for k, v in self.draws.items()},
+            self.skipped,
         )
 
     def to(self, device: torch.device) -> CanvasBatch:
-        """The same batch with its tensors on `device` (non-blocking from pinned memory)."""
+        """The same batch on `device` (non-blocking from pinned memory); ids stay on the CPU."""
         return CanvasBatch(
             self.canvases.to(device, non_blocking=True),
             self.labels.to(device, non_blocking=True),
             self.indices,
+            {k: v.to(device, non_blocking=True) for k, v in self.draws.items()},
             self.skipped,
         )
 
 
-class CanvasDataset(Dataset):
-    """Images of an ImageSet decoded to canvases; unreadable files come back as failures."""
+Sample = tuple[torch.Tensor | None, ImageItem, dict[str, torch.Tensor], str | None]
 
-    def __init__(self, images: ImageSet, canvas_size: int, interpolation: str) -> None:
+
+class CanvasDataset(Dataset):
+    """Images of an ImageSet decoded to canvases, with each image's random draws.
+
+    `draws(index)` runs in the loader's worker processes, so the per-image random numbers of
+    every suite are ready, pinned, beside the canvas. Unreadable files come back as failures.
+    """
+
+    def __init__(
+        self, images: ImageSet, canvas_size: int, interpolation: str, draws: Draws | None = None
+    ) -> None:
         self.images = images
         self.canvas_size = canvas_size
         self.interpolation = interpolation
+        self.draws = draws
 
     def __len__(self) -> int:
         return len(self.images.items)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor | None, ImageItem, str | None]:
+    def __getitem__(self, i: int) -> Sample:
         item = self.images.items[i]
         try:
             canvas = load_canvas(self.images.root / item.path, self.canvas_size, self.interpolation)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            return None, item, f"unreadable: {str(exc).splitlines()[0] if str(exc) else exc}"
-        return canvas, item, None
+            return None, item, {}, f"unreadable: {str(exc).splitlines()[0] if str(exc) else exc}"
+        return canvas, item, self.draws(item.index) if self.draws else {}, None
 
 
-def collate_canvases(
-    samples: list[tuple[torch.Tensor | None, ImageItem, str | None]],
-) -> CanvasBatch:
-    """Stack decoded canvases and keep the list of files that could not be decoded."""
-    good = [(c, item) for c, item, _ in samples if c is not None]
-    skipped = [(item.path, reason) for c, item, reason in samples if c is None and reason]
+def collate_canvases(samples: list[Sample]) -> CanvasBatch:
+    """Stack decoded canvases and draws; keep the list of files that could not be decoded."""
+    good = [(c, item, d) for c, item, d, _ in samples if c is not None]
+    skipped = [(item.path, reason) for c, item, _, reason in samples if c is None and reason]
     if good:
-        canvases = torch.stack([c for c, _ in good])
+        canvases = torch.stack([c for c, _, _ in good])
+        draws = {k: torch.stack([d[k] for _, _, d in good]) for k in good[0][2]}
     else:
-        canvases = torch.empty(0, 3, 0, 0, dtype=torch.uint8)
-    labels = torch.tensor([item.label for _, item in good], dtype=torch.long)
-    indices = torch.tensor([item.index for _, item in good], dtype=torch.long)
-    return CanvasBatch(canvases, labels, indices, skipped)
+        canvases, draws = torch.empty(0, 3, 0, 0, dtype=torch.uint8), {}
+    labels = torch.tensor([item.label for _, item, _ in good], dtype=torch.long)
+    indices = torch.tensor([item.index for _, item, _ in good], dtype=torch.long)
+    return CanvasBatch(canvases, labels, indices, draws, skipped)

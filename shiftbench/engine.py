@@ -1,14 +1,15 @@
 """The single pass: decode each image once, build every view on the device, run the model.
 
 Suites ask for views (lazy index gathers) and receive logits; the engine packs the views of
-all suites into forward batches of exactly `batch_size` (the last one of a step may be short),
-so the model's forward pass is the only thing that costs time.
+all suites and all canvas batches in flight into forward batches of exactly `batch_size` (only
+the very last may be short), so the model's forward pass is the only thing that costs time.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections import deque
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -21,9 +22,12 @@ from .data import CanvasDataset, ImageSet, collate_canvases
 from .errors import ShiftbenchError
 from .models import Preprocess
 from .suites import Suite
+from .suites.base import Run
 from .views import Geometry, Views
 
 Progress = Callable[[int, int], None]
+# Images per decoding batch: small, so that every worker has work and views stream evenly.
+DECODE_BATCH = 32
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -80,26 +84,72 @@ class Forward:
             out = self.module(x)
         return out[:count].float()
 
-    def __call__(self, requests: list[Views]) -> list[torch.Tensor]:
-        """Logits for each request, computed in forward batches of `batch_size` views."""
-        sizes = [len(v) for v in requests]
-        chunks: list[torch.Tensor] = []
-        index, offset = 0, 0
-        total = sum(sizes)
-        for start in range(0, total, self.batch_size):
-            want = min(self.batch_size, total - start)
-            parts = []
-            while want:
-                take = min(want, sizes[index] - offset)
-                parts.append(requests[index].materialize(offset, offset + take))
-                want -= take
-                offset += take
-                if offset == sizes[index]:
-                    index, offset = index + 1, 0
-            chunks.append(self.logits(torch.cat(parts) if len(parts) > 1 else parts[0]))
-        if not chunks:
-            return [torch.empty(0, device=self.device) for _ in requests]
-        return list(torch.cat(chunks).split(sizes))
+
+@dataclass
+class _Request:
+    """Views one suite run asked for, with the logits received so far."""
+
+    run: Run
+    views: Views
+    sent: int = 0
+    logits: list[torch.Tensor] = field(default_factory=list)
+
+
+class ViewQueue:
+    """Views waiting for the model, from any number of canvas batches and suites.
+
+    Each `step` forwards one batch of exactly `batch_size` views (fewer only when the data is
+    exhausted), taken in order across requests; a request whose views all have logits hands
+    them back to its run, which may ask for more views (queued at the back).
+    """
+
+    def __init__(self, forward: Forward) -> None:
+        self.forward = forward
+        self.requests: deque[_Request] = deque()
+        self.waiting = 0
+
+    def add(self, run: Run, logits: torch.Tensor | None = None) -> None:
+        """Advance `run` (sending the logits of its last request) and queue its next views."""
+        try:
+            views = next(run) if logits is None else run.send(logits)
+        except StopIteration:
+            return
+        self.requests.append(_Request(run, views))
+        self.waiting += len(views)
+
+    def step(self) -> int:
+        """Forward the next batch of waiting views; returns how many were forwarded."""
+        size = min(self.forward.batch_size, self.waiting)
+        taken: list[tuple[_Request, int]] = []
+        parts = []
+        for request in self.requests:
+            left = size - sum(n for _, n in taken)
+            if left == 0:
+                break
+            take = min(left, len(request.views) - request.sent)
+            if take:
+                parts.append(request.views.materialize(request.sent, request.sent + take))
+                taken.append((request, take))
+                request.sent += take
+        logits = self.forward.logits(torch.cat(parts) if len(parts) > 1 else parts[0])
+        for (request, _), chunk in zip(taken, logits.split([n for _, n in taken]), strict=True):
+            request.logits.append(chunk)
+        self.waiting -= size
+        while self.requests and self.requests[0].sent == len(self.requests[0].views):
+            done = self.requests.popleft()
+            self.add(done.run, torch.cat(done.logits) if len(done.logits) > 1 else done.logits[0])
+        return size
+
+
+class SuiteDraws:
+    """Every suite's random draws for one image; runs in the data-loading workers."""
+
+    def __init__(self, suites: list[Suite]) -> None:
+        self.suites = suites
+
+    def __call__(self, index: int) -> dict[str, torch.Tensor]:
+        draws = {suite.name: suite.draws(index) for suite in self.suites}
+        return {name: value for name, value in draws.items() if value is not None}
 
 
 @dataclass
@@ -113,16 +163,14 @@ class PassResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _advance(
-    pending: dict[int, Views],
-    key: int,
-    run: Generator[Views, torch.Tensor, None],
-    logits: torch.Tensor | None,
-) -> None:
-    try:
-        pending[key] = next(run) if logits is None else run.send(logits)
-    except StopIteration:
-        pending.pop(key, None)
+def _sorted_records(suites: list[Suite], index: torch.Tensor) -> dict[str, torch.Tensor]:
+    records = {"index": index}
+    for suite in suites:
+        own = suite.records()
+        order = own.pop("index").argsort()
+        for key, value in own.items():
+            records[f"{suite.name}.{key}"] = value[order]
+    return records
 
 
 def run_pass(
@@ -136,52 +184,50 @@ def run_pass(
 ) -> PassResult:
     """Evaluate every suite on every image in one pass over the data.
 
-    `progress(images, views)` is called after each batch with the increments.
+    Images are decoded in small batches by `config.workers` processes (with each suite's
+    random draws); views from all suites and all batches in flight share forward batches.
+    `progress(images, views)` is called with the increments as work completes.
     """
     device = resolve_device(config.device)
-    forward = Forward(module, preprocess, config, device)
-    dataset = CanvasDataset(images, geometry.canvas, preprocess.interpolation)
+    queue = ViewQueue(Forward(module, preprocess, config, device))
+    dataset = CanvasDataset(images, geometry.canvas, preprocess.interpolation, SuiteDraws(suites))
     loader = DataLoader(
         dataset,
-        batch_size=config.batch_size,
+        batch_size=DECODE_BATCH,
         num_workers=config.workers,
         collate_fn=collate_canvases,
         pin_memory=device.type == "cuda",
-        persistent_workers=False,
     )
-    order: list[torch.Tensor] = []
+    report = progress or (lambda images, views: None)
+    seen: list[torch.Tensor] = []
     skipped: list[tuple[str, str]] = []
     views = 0
     started = time.perf_counter()
     with torch.inference_mode():
-        for cpu_batch in loader:
-            skipped.extend(cpu_batch.skipped)
-            batch_views = 0
-            if len(cpu_batch):
-                batch = cpu_batch.to(device)
-                runs = [suite.run(batch) for suite in suites]
-                pending: dict[int, Views] = {}
-                for key, run in enumerate(runs):
-                    _advance(pending, key, run, None)
-                while pending:
-                    keys = list(pending)
-                    requests = [pending[k] for k in keys]
-                    batch_views += sum(len(r) for r in requests)
-                    for key, logits in zip(keys, forward(requests), strict=True):
-                        _advance(pending, key, runs[key], logits)
-                order.append(cpu_batch.indices)
-            views += batch_views
-            if progress is not None:
-                progress(len(cpu_batch) + len(cpu_batch.skipped), batch_views)
+        batches = iter(loader)
+        exhausted = False
+        while True:
+            while not exhausted and queue.waiting < config.batch_size:
+                cpu_batch = next(batches, None)
+                if cpu_batch is None:
+                    exhausted = True
+                    break
+                skipped.extend(cpu_batch.skipped)
+                if len(cpu_batch):
+                    batch = cpu_batch.to(device)
+                    for suite in suites:
+                        queue.add(suite.run(batch))
+                    seen.append(cpu_batch.indices)
+                report(len(cpu_batch) + len(cpu_batch.skipped), 0)
+            if queue.waiting == 0:
+                break
+            done = queue.step()
+            views += done
+            report(0, done)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
-    if not order:
+    if not seen:
         raise ShiftbenchError(f"none of the {len(images.items)} images could be read")
-    index = torch.cat(order)
-    permutation = index.argsort()
-    records = {"index": index[permutation]}
-    for suite in suites:
-        for key, value in suite.records().items():
-            records[f"{suite.name}.{key}"] = value[permutation]
-    return PassResult(records, int(index.numel()), views, seconds, skipped)
+    index = torch.cat(seen).sort().values
+    return PassResult(_sorted_records(suites, index), int(index.numel()), views, seconds, skipped)

@@ -78,7 +78,13 @@ def wrap(module: nn.Module, size: int, name: str = "tiny") -> LoadedModel:
 
 
 def config(**overrides: object) -> EvalConfig:
-    """A small, single-process EvalConfig for tests."""
-    base: dict = {"max_shift": 8, "shift_passes": 3, "batch_size": 16, "workers": 0}
+    """A small, single-process, CPU EvalConfig for tests."""
+    base: dict = {
+        "max_shift": 8,
+        "shift_passes": 3,
+        "batch_size": 16,
+        "workers": 0,
+        "device": "cpu",
+    }
     base.update(overrides)
     return EvalConfig(**base)

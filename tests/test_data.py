@@ -98,9 +98,14 @@ def test_unreadable_images_are_reported_not_fatal(tmp_path: Path) -> None:
     root = write_folder(tmp_path, classes=2, per_class=2)
     (root / "class_0" / "broken.jpg").write_bytes(b"not a jpeg at all")
     images = scan_image_folder(root, 2)
-    batch = collate_canvases(
-        [CanvasDataset(images, 16, "bilinear")[i] for i in range(len(images.items))]
-    )
+
+    def draws(index: int) -> dict[str, torch.Tensor]:
+        return {"suite": torch.tensor([index, -index])}
+
+    dataset = CanvasDataset(images, 16, "bilinear", draws)
+    batch = collate_canvases([dataset[i] for i in range(len(images.items))])
     assert len(batch) == 4 and batch.canvases.shape == (4, 3, 16, 16)
     assert [p for p, _ in batch.skipped] == ["class_0/broken.jpg"]
     assert batch.skipped[0][1].startswith("unreadable")
+    kept = batch.indices.tolist()
+    assert batch.draws["suite"].tolist() == [[i, -i] for i in kept]

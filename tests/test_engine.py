@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from shiftbench.engine import Forward, resolve_device
+from shiftbench.engine import Forward, ViewQueue, resolve_device
 from shiftbench.models import Preprocess
 from shiftbench.views import crop_views
 
@@ -31,16 +31,27 @@ def reference(model: torch.nn.Module, views) -> torch.Tensor:
     return model((x - mean) / std).float()
 
 
-def test_views_of_several_requests_share_batches() -> None:
+def asking(views_list, received):
+    """A suite-like run that asks for each views in turn and keeps the logits it gets."""
+    for views in views_list:
+        received.append((views, (yield views)))
+
+
+def test_queue_packs_views_of_all_runs_into_full_batches() -> None:
     model = LinearProbe(8, 5)
-    forward = Forward(model, PRE, config(batch_size=4), torch.device("cpu"))
+    queue = ViewQueue(Forward(model, PRE, config(batch_size=4), torch.device("cpu")))
     calls = []
-    original = forward.logits
-    forward.logits = lambda x: calls.append(len(x)) or original(x)
-    made = requests()
-    out = forward(made)
-    assert calls == [4, 4, 4, 4, 1]  # 17 views in full batches of 4 across requests
-    for views, logits in zip(made, out, strict=True):
+    original = queue.forward.logits
+    queue.forward.logits = lambda x: calls.append(len(x)) or original(x)
+    first, second = requests()[:2], requests()[2:]
+    received: list = []
+    queue.add(asking(first, received))  # asks for 5 views, then 3 more once it has the 5
+    queue.add(asking(second, received))  # asks for 9 views
+    while queue.waiting:
+        queue.step()
+    assert calls == [4, 4, 4, 4, 1]  # 17 views, full batches across requests and runs
+    assert not queue.requests and len(received) == 3
+    for views, logits in received:
         torch.testing.assert_close(logits, reference(model, views))
 
 
@@ -48,14 +59,15 @@ def test_channels_last_and_amp_match_plain() -> None:
     model = torch.nn.Sequential(
         torch.nn.Conv2d(3, 6, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()
     )
-    made = requests()
-    plain = Forward(model, PRE, config(batch_size=6), torch.device("cpu"))(made)
-    nhwc = Forward(model, PRE, config(batch_size=6, channels_last=True), torch.device("cpu"))(made)
-    bf16 = Forward(model, PRE, config(batch_size=6, amp="bf16"), torch.device("cpu"))(made)
-    for a, b, c in zip(plain, nhwc, bf16, strict=True):
-        torch.testing.assert_close(a, b)
-        assert c.dtype == torch.float32
-        torch.testing.assert_close(a, c, atol=0.05, rtol=0.05)
+    x = requests()[2].materialize(0, 9)
+
+    def run(**options):
+        return Forward(model, PRE, config(batch_size=9, **options), torch.device("cpu")).logits(x)
+
+    plain, nhwc, bf16 = run(), run(channels_last=True), run(amp="bf16")
+    torch.testing.assert_close(plain, nhwc)
+    assert bf16.dtype == torch.float32
+    torch.testing.assert_close(plain, bf16, atol=0.05, rtol=0.05)
 
 
 def test_compile_pads_short_batches_to_one_shape(monkeypatch) -> None:
@@ -67,10 +79,11 @@ def test_compile_pads_short_batches_to_one_shape(monkeypatch) -> None:
 
     monkeypatch.setattr(torch, "compile", fake_compile)
     model = LinearProbe(8, 5)
-    made = requests()
-    out = Forward(model, PRE, config(batch_size=4, compile=True), torch.device("cpu"))(made)
-    assert set(seen) == {4} and [len(o) for o in out] == [5, 3, 9]
-    torch.testing.assert_close(out[2], reference(model, made[2]))
+    views = requests()[0]
+    forward = Forward(model, PRE, config(batch_size=8, compile=True), torch.device("cpu"))
+    out = forward.logits(views.materialize(0, 5))
+    assert seen == [8] and out.shape == (5, 5)
+    torch.testing.assert_close(out, reference(model, views))
 
 
 def test_resolve_device() -> None:

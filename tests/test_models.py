@@ -192,3 +192,11 @@ def test_input_size_the_model_cannot_take(tmp_path: Path) -> None:
     )
     with pytest.raises(ShiftbenchError, match="failed on a 1x3x16x16 input"):
         load_model("fixed", model_file=f"{arch}:build", img_size=16)
+
+
+def test_checkpoint_saved_on_a_gpu_loads_on_the_cpu() -> None:
+    # tests/fixtures/cuda_saved.pth was written by torch.save on an H200 with CUDA tensors
+    state = read_state_dict(Path(__file__).parent / "fixtures" / "cuda_saved.pth")
+    assert set(state) == {"weight", "bias"}
+    assert state["weight"].device.type == "cpu"
+    assert torch.equal(state["weight"], torch.arange(12.0).view(3, 4))

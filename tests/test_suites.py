@@ -78,7 +78,7 @@ def test_clean_and_consistency_match_naive_loop(probe_run) -> None:
     clean, agree = [], []
     for index, label, canvas in naive_canvases(root, geometry.canvas):
         clean.append(naive_predict(model, canvas[c : c + SIZE, c : c + SIZE]) == label)
-        for pair in suite.offsets(index):
+        for pair in suite.draws(index):
             preds = [
                 naive_predict(model, canvas[t : t + SIZE, s : s + SIZE]) for t, s in pair.tolist()
             ]
@@ -112,7 +112,7 @@ def test_circular_matches_naive_roll(probe_run) -> None:
     agree = []
     for index, _, canvas in naive_canvases(root, geometry.canvas):
         window = canvas[c : c + SIZE, c : c + SIZE]
-        shifts = suite.shifts(index).tolist()
+        shifts = suite.draws(index).tolist()
         assert all(-SHIFT <= v < SHIFT for pair in shifts for v in pair)
         preds = [naive_predict(model, np.roll(window, (dy, dx), axis=(0, 1))) for dy, dx in shifts]
         agree.append(preds[0] == preds[1])
@@ -206,10 +206,16 @@ def test_pixel_reader_gives_predictable_diagonal_curve(tmp_path: Path) -> None:
     assert curve.value == pytest.approx(list(100 * np.array(expected).mean(axis=0)))
 
 
-def test_same_seed_same_numbers_for_any_batch_size(probe_run) -> None:
+def test_same_seed_same_numbers_for_any_batch_size_or_worker_count(probe_run) -> None:
     root, model, reference = probe_run
-    for batch_size in (1, 7, 64):
-        cfg = config(suites=tuple(SUITES), attack_radius=4, attack_step=2, batch_size=batch_size)
+    for batch_size, workers in ((1, 0), (7, 2), (64, 0)):
+        cfg = config(
+            suites=tuple(SUITES),
+            attack_radius=4,
+            attack_step=2,
+            batch_size=batch_size,
+            workers=workers,
+        )
         result = evaluate(wrap(model, SIZE), root, cfg)
         assert [m.value for m in result.metrics] == [m.value for m in reference.metrics]
         for key, value in reference.records.items():

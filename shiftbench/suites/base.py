@@ -112,8 +112,10 @@ def classify(logits: torch.Tensor, labels: torch.Tensor) -> Classified:
 class Suite(ABC):
     """A shift-robustness test.
 
-    `run` is a generator over one batch of canvases: it yields the views it needs, receives
-    their logits (float32, one row per view), and keeps per-image records. It may yield more
+    `draws(index)` gives an image's random numbers (computed in the data-loading workers from
+    the seed, the suite's name and the image index, so they depend on nothing else). `run` is
+    a generator over one batch of canvases: it yields the views it needs, receives their
+    logits (float32, one row per view), and keeps one record row per image; it may yield more
     than once (adaptive attacks). `summarise` turns records of all images into metrics and
     curves; it reads nothing else, so results can be recomputed from saved records.
     """
@@ -131,6 +133,10 @@ class Suite(ABC):
         """This suite's random stream for image `index`."""
         return image_generator(self.seed, self.name, index)
 
+    def draws(self, index: int) -> torch.Tensor | None:
+        """Random numbers of image `index` for this suite; None for suites that draw none."""
+        return None
+
     @abstractmethod
     def run(self, batch: CanvasBatch) -> Run:
         """Yield views of `batch`, receive their logits, keep one record row per image."""
@@ -143,11 +149,14 @@ class Suite(ABC):
         """The suite's resolved parameters, recorded in results.json."""
         return {}
 
-    def keep(self, **fields: torch.Tensor) -> None:
-        """Append per-image rows (first dimension = images of the batch) to the records."""
+    def keep(self, indices: torch.Tensor, **fields: torch.Tensor) -> None:
+        """Append rows for images `indices` (first dimension = images); they stay on the device
+        until `records()` so that keeping them never waits for the device."""
+        self._records.setdefault("index", []).append(indices)
         for key, value in fields.items():
-            self._records.setdefault(key, []).append(value.detach().cpu())
+            self._records.setdefault(key, []).append(value.detach())
 
     def records(self) -> dict[str, torch.Tensor]:
-        """All rows kept so far, concatenated per field, in processing order."""
-        return {key: torch.cat(parts) for key, parts in self._records.items()}
+        """All rows kept so far, concatenated per field on the CPU, in the order kept,
+        with the image index of each row under "index"."""
+        return {key: torch.cat(parts).cpu() for key, parts in self._records.items()}

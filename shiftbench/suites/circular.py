@@ -28,15 +28,15 @@ class CircularSuite(Suite):
         m = self.geometry.max_shift
         return {"shifts": f"uniform {-m}..{m - 1} per axis, rolled centre window"}
 
-    def shifts(self, index: int) -> torch.Tensor:
-        """Shifts of image `index`: [view (2), (dy, dx)]."""
+    def draws(self, index: int) -> torch.Tensor:
+        """Circular shifts of image `index`: [view (2), (dy, dx)]."""
         m = self.geometry.max_shift
         return torch.randint(-m, m, (2, 2), generator=self.generator(index))
 
     def run(self, batch: CanvasBatch) -> Run:
         count = len(batch)
         device = batch.canvases.device
-        shifts = torch.stack([self.shifts(int(i)) for i in batch.indices]).to(device)
+        shifts = batch.draws[self.name]
         slot = torch.arange(count, device=device).repeat_interleave(2)
         centre = torch.full_like(slot, self.geometry.centre)
         dy, dx = shifts[..., 0].reshape(-1), shifts[..., 1].reshape(-1)
@@ -44,7 +44,12 @@ class CircularSuite(Suite):
         logits = yield views
         scored = classify(logits, batch.labels.repeat_interleave(2))
         pred = scored.pred.view(count, 2)
-        self.keep(pred=pred, agree=pred[:, 0] == pred[:, 1], correct=scored.correct1.view(count, 2))
+        self.keep(
+            batch.indices,
+            pred=pred,
+            agree=pred[:, 0] == pred[:, 1],
+            correct=scored.correct1.view(count, 2),
+        )
 
     def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
         return [

@@ -25,6 +25,7 @@ class CleanSuite(Suite):
         logits = yield crop_views(batch.canvases, slot, centre, centre, self.geometry.size)
         scored = classify(logits, batch.labels)
         self.keep(
+            batch.indices,
             pred=scored.pred,
             correct1=scored.correct1,
             correct5=scored.correct5,

@@ -28,15 +28,15 @@ class ConsistencySuite(Suite):
     def settings(self) -> dict:
         return {"passes": self.passes, "offsets": f"uniform 0..{self.geometry.max_shift - 1}"}
 
-    def offsets(self, index: int) -> torch.Tensor:
-        """Offsets of image `index`: [pass, window (2), (top, left)]."""
+    def draws(self, index: int) -> torch.Tensor:
+        """Window offsets of image `index`: [pass, window (2), (top, left)]."""
         shape = (self.passes, 2, 2)
         return torch.randint(0, self.geometry.max_shift, shape, generator=self.generator(index))
 
     def run(self, batch: CanvasBatch) -> Run:
         count = len(batch)
         device = batch.canvases.device
-        offsets = torch.stack([self.offsets(int(i)) for i in batch.indices]).to(device)
+        offsets = batch.draws[self.name]
         per_image = self.passes * 2
         slot = torch.arange(count, device=device).repeat_interleave(per_image)
         top, left = offsets[..., 0].reshape(-1), offsets[..., 1].reshape(-1)
@@ -45,6 +45,7 @@ class ConsistencySuite(Suite):
         scored = classify(logits, labels)
         pred = scored.pred.view(count, self.passes, 2)
         self.keep(
+            batch.indices,
             pred=pred,
             agree=pred[..., 0] == pred[..., 1],
             correct=scored.correct1.view(count, self.passes, 2),

@@ -36,6 +36,7 @@ class DiagonalSuite(Suite):
         logits = yield crop_views(batch.canvases, slot, offset, offset, self.geometry.size)
         scored = classify(logits, batch.labels.repeat_interleave(steps))
         self.keep(
+            batch.indices,
             pred=scored.pred.view(count, steps),
             correct1=scored.correct1.view(count, steps),
             correct5=scored.correct5.view(count, steps),

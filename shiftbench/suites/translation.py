@@ -106,7 +106,7 @@ class TranslationSuite(Suite):
                 alive[survivors] = hits.view(len(survivors), len(ring)).all(dim=1)
                 views_used[survivors] += len(ring)
             robust.append(alive.clone())
-        self.keep(robust=torch.stack(robust, dim=1), views=views_used)
+        self.keep(batch.indices, robust=torch.stack(robust, dim=1), views=views_used)
 
     def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
         robust = records["robust"]

@@ -1,0 +1,52 @@
+"""CUDA paths: same records as the CPU, AMP with channels-last, torch.compile (GPU only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from shiftbench import evaluate, load_model
+from shiftbench.suites import SUITES
+
+from .helpers import LinearProbe, config, wrap, write_folder
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def test_cuda_records_equal_cpu_records(tmp_path: Path) -> None:
+    root = write_folder(tmp_path, per_class=6)
+    model = LinearProbe(16, 3)
+    cfg = dict(suites=tuple(SUITES), attack_radius=4, attack_step=2, workers=2)
+    cpu = evaluate(wrap(model, 16), root, config(device="cpu", **cfg))
+    gpu = evaluate(wrap(model, 16), root, config(device="cuda", **cfg))
+    assert gpu.environment["device"].startswith("cuda")
+    for key, value in cpu.records.items():
+        if value.dtype.is_floating_point:
+            torch.testing.assert_close(gpu.records[key], value)
+        else:
+            assert torch.equal(gpu.records[key], value), key
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_amp_channels_last_on_cuda(tmp_path: Path, amp: str) -> None:
+    root = write_folder(tmp_path, per_class=4)
+    model = load_model("test_resnet", pretrained=False, num_classes=3, img_size=32)
+    plain = evaluate(model, root, config(device="cuda", suites=tuple(SUITES)))
+    fast = evaluate(
+        model, root, config(device="cuda", suites=tuple(SUITES), amp=amp, channels_last=True)
+    )
+    agree = (fast.records["diagonal.pred"] == plain.records["diagonal.pred"]).float().mean()
+    assert agree > 0.9
+
+
+def test_compile_on_cuda_matches_eager(tmp_path: Path) -> None:
+    root = write_folder(tmp_path, per_class=4)
+    model = load_model("test_resnet", pretrained=False, num_classes=3, img_size=32)
+    eager = evaluate(model, root, config(device="cuda", suites=("clean", "consistency")))
+    compiled = evaluate(
+        model, root, config(device="cuda", suites=("clean", "consistency"), compile=True)
+    )
+    agree = (compiled.records["consistency.pred"] == eager.records["consistency.pred"]).float()
+    assert agree.mean() > 0.9
