@@ -17,5 +17,5 @@ python3 -m pytest -q -p no:cacheprovider tests 2>&1 | tail -n 15
 for precision in "--amp bf16 --channels-last" ""; do
   tag=$( [ -n "$precision" ] && echo bf16_cl || echo fp32 )
   python3 benchmarks/throughput.py --model resnet50 --device cuda $precision \
-    --images 512 --batch-size 256 --workers 12 --json "$OUT/resnet50_$tag.json"
+    --images 2048 --batch-size 256 --workers 12 --json "$OUT/resnet50_$tag.json"
 done

@@ -99,14 +99,21 @@ class ViewQueue:
     """Views waiting for the model, from any number of canvas batches and suites.
 
     Each `step` forwards one batch of exactly `batch_size` views (fewer only when the data is
-    exhausted), taken in order across requests; a request whose views all have logits hands
-    them back to its run, which may ask for more views (queued at the back).
+    exhausted), taken in order across requests. Requests whose views all have logits hand them
+    back to their runs one step later, after the next batch is queued on the device, so a run
+    that must read a result on the host (the attack's survivors) never leaves the device idle.
     """
 
     def __init__(self, forward: Forward) -> None:
         self.forward = forward
         self.requests: deque[_Request] = deque()
+        self.finished: list[_Request] = []
         self.waiting = 0
+
+    @property
+    def busy(self) -> bool:
+        """Whether views are waiting or finished requests still have to be handed back."""
+        return bool(self.waiting or self.finished)
 
     def add(self, run: Run, logits: torch.Tensor | None = None) -> None:
         """Advance `run` (sending the logits of its last request) and queue its next views."""
@@ -120,23 +127,26 @@ class ViewQueue:
     def step(self) -> int:
         """Forward the next batch of waiting views; returns how many were forwarded."""
         size = min(self.forward.batch_size, self.waiting)
-        taken: list[tuple[_Request, int]] = []
-        parts = []
-        for request in self.requests:
-            left = size - sum(n for _, n in taken)
-            if left == 0:
-                break
-            take = min(left, len(request.views) - request.sent)
-            if take:
-                parts.append(request.views.materialize(request.sent, request.sent + take))
-                taken.append((request, take))
-                request.sent += take
-        logits = self.forward.logits(torch.cat(parts) if len(parts) > 1 else parts[0])
-        for (request, _), chunk in zip(taken, logits.split([n for _, n in taken]), strict=True):
-            request.logits.append(chunk)
-        self.waiting -= size
+        if size:
+            taken: list[tuple[_Request, int]] = []
+            parts = []
+            for request in self.requests:
+                left = size - sum(n for _, n in taken)
+                if left == 0:
+                    break
+                take = min(left, len(request.views) - request.sent)
+                if take:
+                    parts.append(request.views.materialize(request.sent, request.sent + take))
+                    taken.append((request, take))
+                    request.sent += take
+            logits = self.forward.logits(torch.cat(parts) if len(parts) > 1 else parts[0])
+            for (request, _), chunk in zip(taken, logits.split([n for _, n in taken]), strict=True):
+                request.logits.append(chunk)
+            self.waiting -= size
+        previous, self.finished = self.finished, []
         while self.requests and self.requests[0].sent == len(self.requests[0].views):
-            done = self.requests.popleft()
+            self.finished.append(self.requests.popleft())
+        for done in previous:
             self.add(done.run, torch.cat(done.logits) if len(done.logits) > 1 else done.logits[0])
         return size
 
@@ -219,7 +229,7 @@ def run_pass(
                         queue.add(suite.run(batch))
                     seen.append(cpu_batch.indices)
                 report(len(cpu_batch) + len(cpu_batch.skipped), 0)
-            if queue.waiting == 0:
+            if not queue.busy:
                 break
             done = queue.step()
             views += done

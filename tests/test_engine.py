@@ -47,7 +47,7 @@ def test_queue_packs_views_of_all_runs_into_full_batches() -> None:
     received: list = []
     queue.add(asking(first, received))  # asks for 5 views, then 3 more once it has the 5
     queue.add(asking(second, received))  # asks for 9 views
-    while queue.waiting:
+    while queue.busy:
         queue.step()
     assert calls == [4, 4, 4, 4, 1]  # 17 views, full batches across requests and runs
     assert not queue.requests and len(received) == 3
