@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from .api import evaluate
-from .config import EvalConfig
+from .config import DEFAULT_WORKERS, EvalConfig
 from .console import note, stderr, stdout
 from .data import check_data_root
 from .errors import ShiftbenchError
@@ -66,7 +66,7 @@ def eval_command(
         None, "--limit", help="Evaluate N images evenly spread over the folder (not comparable)."
     ),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Output folder [default: results/<model>/<timestamp>]."
+        None, "--out", "-o", help="Output folder (default: results/<model>/<UTC timestamp>)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of every random shift."),
     max_shift: int = typer.Option(
@@ -77,10 +77,13 @@ def eval_command(
         "crop", "--attack-mode", help="translation: crop (inside canvas) or pad (black border)."
     ),
     attack_radius: int | None = typer.Option(
-        None, "--attack-radius", help="Largest translation in px [default: M/2; pad: 0.107*S]."
+        None, "--attack-radius", help="Largest translation in px (default: M/2; pad mode: 0.107*S)."
     ),
     attack_step: int | None = typer.Option(
-        None, "--attack-step", help="Grid step in px [default: 4 (crop), radius/2 (pad)]."
+        None,
+        "--attack-step",
+        help="Grid step in px (default: crop mode 4, or the radius's largest divisor below 4; "
+        "pad mode radius/2).",
     ),
     pretrained: bool = typer.Option(
         True, "--pretrained/--no-pretrained", help="Load the published weights."
@@ -100,7 +103,12 @@ def eval_command(
     channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format."),
     compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model."),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Views per forward pass."),
-    workers: int = typer.Option(4, "--workers", "-j", help="Image decoding processes."),
+    workers: int = typer.Option(
+        DEFAULT_WORKERS,
+        "--workers",
+        "-j",
+        help="Image decoding processes (default: min(4, cores)).",
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
 ) -> None:
     """Evaluate one model on an image folder and write metrics, curves and records."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 from .errors import ShiftbenchError
@@ -9,6 +10,8 @@ from .errors import ShiftbenchError
 AMP_MODES = ("none", "bf16", "fp16")
 ATTACK_MODES = ("crop", "pad")
 DEFAULT_SUITES = ("clean", "consistency")
+# timm's default of 4 decoding processes, or fewer on a machine with fewer cores.
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 # Engstrom et al. translate ImageNet images by up to 24 px at 224: 10.7% of the side.
 PAD_ATTACK_FRACTION = 0.107
 
@@ -30,7 +33,7 @@ class EvalConfig:
     seed: int = 0
     limit: int | None = None
     batch_size: int = 64
-    workers: int = 4
+    workers: int = DEFAULT_WORKERS
     device: str = "auto"
     amp: str = "none"
     channels_last: bool = False
