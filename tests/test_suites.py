@@ -23,15 +23,26 @@ SIZE = 16
 SHIFT = 8
 
 
-def naive_predict(model: torch.nn.Module, window: np.ndarray) -> int:
-    """Top-1 of one HWC uint8 window, one forward pass per view."""
+def naive_scores(model: torch.nn.Module, window: np.ndarray) -> np.ndarray:
+    """Softmax probabilities of one HWC uint8 window, one forward pass per view."""
     x = torch.from_numpy(np.ascontiguousarray(window)).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
-        return int(model(x).argmax(dim=1))
+        logits = model(x)[0].double().numpy()
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
+
+
+def naive_predict(model: torch.nn.Module, window: np.ndarray) -> int:
+    """Top-1 of one HWC uint8 window."""
+    return int(np.argmax(naive_scores(model, window)))
+
+
+def in_top5(probs: np.ndarray, label: int) -> bool:
+    return label in np.argsort(-probs)[:5]
 
 
 def naive_canvases(root: Path, canvas: int) -> list[tuple[int, int, np.ndarray]]:
-    images = scan_image_folder(root, 3)
+    images = scan_image_folder(root, len([p for p in root.iterdir() if p.is_dir()]))
     return [
         (
             item.index,
@@ -62,8 +73,8 @@ def translate(window: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def probe_run(tmp_path_factory: pytest.TempPathFactory):
-    root = write_folder(tmp_path_factory.mktemp("probe"), per_class=3)
-    model = LinearProbe(SIZE, 3)
+    root = write_folder(tmp_path_factory.mktemp("probe"), classes=7, per_class=2)
+    model = LinearProbe(SIZE, 7)
     result = evaluate(
         wrap(model, SIZE), root, config(suites=tuple(SUITES), attack_radius=4, attack_step=2)
     )
@@ -75,32 +86,47 @@ def test_clean_and_consistency_match_naive_loop(probe_run) -> None:
     geometry = Geometry(SIZE, SHIFT)
     c = geometry.centre
     suite = SUITES["consistency"](geometry, config())
-    clean, agree = [], []
+    top1, top5, prob, agree, shifted = [], [], [], [], []
     for index, label, canvas in naive_canvases(root, geometry.canvas):
-        clean.append(naive_predict(model, canvas[c : c + SIZE, c : c + SIZE]) == label)
+        probs = naive_scores(model, canvas[c : c + SIZE, c : c + SIZE])
+        top1.append(np.argmax(probs) == label)
+        top5.append(in_top5(probs, label))
+        prob.append(probs[label])
         for pair in suite.draws(index):
             preds = [
                 naive_predict(model, canvas[t : t + SIZE, s : s + SIZE]) for t, s in pair.tolist()
             ]
             agree.append(preds[0] == preds[1])
-    assert result.metric("clean.top1").value == pytest.approx(100 * np.mean(clean))
+            shifted += [p == label for p in preds]
+    assert result.metric("clean.top1").value == pytest.approx(100 * np.mean(top1))
+    assert result.metric("clean.top5").value == pytest.approx(100 * np.mean(top5))
+    assert result.metric("clean.prob_true").value == pytest.approx(100 * np.mean(prob))
+    assert 0 < np.mean(top5) < 1  # top-5 of 7 classes is not trivially right
     assert result.metric("consistency").value == pytest.approx(100 * np.mean(agree))
+    assert result.metric("consistency.top1").value == pytest.approx(100 * np.mean(shifted))
     assert result.records["consistency.agree"].flatten().tolist() == agree
     assert 0 < result.metric("consistency").value < 100  # the probe is shift-sensitive
 
 
 def test_diagonal_matches_naive_loop(probe_run) -> None:
     root, model, result = probe_run
-    correct, flips = [], []
+    correct, top5, prob, flips = [], [], [], []
     for _, label, canvas in naive_canvases(root, SIZE + SHIFT):
-        preds = [naive_predict(model, canvas[d : d + SIZE, d : d + SIZE]) for d in range(SHIFT + 1)]
+        scores = [naive_scores(model, canvas[d : d + SIZE, d : d + SIZE]) for d in range(SHIFT + 1)]
+        preds = [int(np.argmax(p)) for p in scores]
         correct.append([p == label for p in preds])
+        top5.append([in_top5(p, label) for p in scores])
+        prob.append([p[label] for p in scores])
         flips.append([a != b for a, b in itertools.pairwise(preds)])
-    correct = np.array(correct)
+    correct, prob = np.array(correct), np.array(prob)
     curve = next(c for c in result.curves if c.key == "diagonal.top1")
     assert curve.x == list(range(SHIFT + 1))
     assert curve.value == pytest.approx(list(100 * correct.mean(axis=0)))
+    probability = next(c for c in result.curves if c.key == "diagonal.prob_true")
+    assert probability.value == pytest.approx(list(100 * prob.mean(axis=0)))
     assert result.metric("diagonal.top1").value == pytest.approx(100 * correct.mean())
+    assert result.metric("diagonal.top5").value == pytest.approx(100 * np.mean(top5))
+    assert result.metric("diagonal.prob_true").value == pytest.approx(100 * prob.mean())
     assert result.metric("diagonal.flip_rate").value == pytest.approx(100 * np.mean(flips))
 
 
@@ -109,15 +135,17 @@ def test_circular_matches_naive_roll(probe_run) -> None:
     geometry = Geometry(SIZE, SHIFT)
     suite = SUITES["circular"](geometry, config())
     c = geometry.centre
-    agree = []
-    for index, _, canvas in naive_canvases(root, geometry.canvas):
+    agree, correct = [], []
+    for index, label, canvas in naive_canvases(root, geometry.canvas):
         window = canvas[c : c + SIZE, c : c + SIZE]
         shifts = suite.draws(index).tolist()
         assert all(-SHIFT <= v < SHIFT for pair in shifts for v in pair)
         preds = [naive_predict(model, np.roll(window, (dy, dx), axis=(0, 1))) for dy, dx in shifts]
         agree.append(preds[0] == preds[1])
+        correct += [p == label for p in preds]
     assert result.records["circular.agree"].tolist() == agree
     assert result.metric("circular.consistency").value == pytest.approx(100 * np.mean(agree))
+    assert result.metric("circular.top1").value == pytest.approx(100 * np.mean(correct))
 
 
 @pytest.mark.parametrize("mode", ["crop", "pad"])
