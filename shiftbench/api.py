@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -9,6 +11,7 @@ from .config import EvalConfig
 from .console import note, progress_bar, warn
 from .data import ImageSet, scan_image_folder
 from .engine import resolve_device, run_pass
+from .errors import ShiftbenchError
 from .models import LoadedModel
 from .results import EvalResult, environment
 from .suites import build_suites
@@ -63,7 +66,7 @@ def evaluate(
     evaluated = set(outcome.records["index"].tolist())
     return EvalResult(
         model=model.describe(),
-        variant=config.variant,
+        variant=model.variant,
         data={
             **images.describe(),
             "images_evaluated": outcome.images,
@@ -93,3 +96,28 @@ def evaluate(
             "views_per_s": outcome.views / outcome.seconds if outcome.seconds else None,
         },
     )
+
+
+def save_converted(model: LoadedModel, out: str | Path) -> None:
+    """Save an anti-aliased model's state dict as safetensors, written whole or not at all,
+    with the conversion report and the source model in the file's metadata."""
+    from safetensors.torch import save_file
+
+    from . import __version__
+
+    out = Path(out)
+    if model.antialias is None:
+        raise ShiftbenchError("save_converted needs a model loaded with antialias=...")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.module.state_dict().items()}
+    metadata = {
+        "shiftbench": __version__,
+        "model": json.dumps(model.describe()),
+    }
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_file(state, str(partial), metadata=metadata)
+        os.replace(partial, out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ShiftbenchError(f"cannot write {out}: {exc.strerror or exc}") from None

@@ -6,15 +6,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from .api import evaluate
+from .antialias import AntialiasSpec
+from .api import evaluate, save_converted
 from .config import DEFAULT_WORKERS, EvalConfig
-from .console import note, stderr, stdout
+from .console import note, stderr, stdout, warn
 from .data import check_data_root
 from .errors import ShiftbenchError
-from .models import load_model
+from .models import LoadedModel, load_model
 from .report import default_output_dir, discard_output_dir, metrics_table, prepare_output_dir
 from .report import write_results as write_result_files
 from .suites import SUITES, parse_suite_names
@@ -50,66 +52,170 @@ def _triple(text: str | None, option: str) -> tuple[float, float, float] | None:
     return values  # type: ignore[return-value]
 
 
+def antialias_spec(
+    antialias: str | None, pad: str | None, stem: bool | None, aps_filter: int, circular: bool
+) -> AntialiasSpec | None:
+    """The conversion asked for: None for the baseline (no option, 0 or none)."""
+    if antialias is None or antialias.lower() in ("0", "none"):
+        if circular or stem is not None or pad is not None:
+            raise ShiftbenchError("--aa-pad, --aa-stem and --circular-pad need --antialias")
+        return None
+    if antialias.lower() == "aps":
+        return AntialiasSpec("aps", aps_filter, pad, stem, circular)
+    if not antialias.isdigit():
+        raise ShiftbenchError(f"--antialias takes a filter size 1..7 or aps, got '{antialias}'")
+    return AntialiasSpec("blur", int(antialias), pad, None if stem is None else not stem, circular)
+
+
+Model = Annotated[
+    str,
+    typer.Argument(
+        help="timm name (resnet50, convnext_tiny.fb_in1k, timm/NAME), torchvision "
+        "tv/NAME[.WEIGHTS], or any label with --model-file."
+    ),
+]
+Pretrained = Annotated[
+    bool, typer.Option("--pretrained/--no-pretrained", help="Load the published weights.")
+]
+Weights = Annotated[
+    Path | None,
+    typer.Option(help="Local state dict (.pth/.pt/.bin/.safetensors), loaded safely."),
+]
+ModelFile = Annotated[
+    str | None,
+    typer.Option(help="FILE.py:FUNCTION building the model (runs that file's code)."),
+]
+NumClasses = Annotated[int | None, typer.Option(help="Size of the model head.")]
+ImgSize = Annotated[int | None, typer.Option(help="Model input size S.")]
+Interpolation = Annotated[str | None, typer.Option(help="Resize filter.")]
+Mean = Annotated[str | None, typer.Option(help="Normalisation mean, e.g. 0.5,0.5,0.5.")]
+Std = Annotated[str | None, typer.Option(help="Normalisation std, e.g. 0.5,0.5,0.5.")]
+Antialias = Annotated[
+    str | None,
+    typer.Option(
+        help="Convert before evaluating: BlurPool filter size 1..7 (4 = the released "
+        "default), aps (adaptive polyphase sampling), or 0 for none."
+    ),
+]
+AaPad = Annotated[
+    str | None,
+    typer.Option(
+        help="Blur padding: reflect, replicate, zero, circular (default reflect; aps circular)."
+    ),
+]
+AaStem = Annotated[
+    bool | None,
+    typer.Option(
+        "--aa-stem/--no-aa-stem",
+        help="Also anti-alias the stem's first downsampling (default: per family; aps always).",
+        show_default=False,
+    ),
+]
+ApsFilter = Annotated[int, typer.Option(help="With --antialias aps: blur size before APS.")]
+CircularPad = Annotated[
+    bool, typer.Option(help="Switch every conv and pool padding to circular (with aps: exact).")
+]
+
+
+def _load(
+    model: str,
+    pretrained: bool,
+    weights: Path | None,
+    model_file: str | None,
+    num_classes: int | None,
+    img_size: int | None,
+    interpolation: str | None,
+    mean: str | None,
+    std: str | None,
+    spec: AntialiasSpec | None,
+) -> LoadedModel:
+    loaded = load_model(
+        model,
+        pretrained=pretrained,
+        weights=weights,
+        model_file=model_file,
+        num_classes=num_classes,
+        img_size=img_size,
+        interpolation=interpolation,
+        mean=_triple(mean, "--mean"),
+        std=_triple(std, "--std"),
+        antialias=spec,
+    )
+    if loaded.antialias is not None:
+        note(loaded.antialias.summary())
+        if loaded.antialias.weights == "baseline":
+            warn(
+                "converted without fine-tuning: the model now computes another function and "
+                "usually loses accuracy until fine-tuned (docs/antialias.md)"
+            )
+    return loaded
+
+
 SUITE_HELP = "Comma-separated suites or 'all': " + ", ".join(SUITES) + "."
 
 
 @app.command("eval")
 def eval_command(
-    model: str = typer.Argument(
-        ...,
-        help="timm name (resnet50, convnext_tiny.fb_in1k, timm/NAME), torchvision "
-        "tv/NAME[.WEIGHTS], or any label with --model-file.",
+    model: Model,
+    data: Annotated[Path, typer.Option(help="Image folder: one sub-folder per class.")],
+    suite: Annotated[str, typer.Option("--suite", "-s", help=SUITE_HELP)] = ",".join(
+        EvalConfig.suites
     ),
-    data: Path = typer.Option(..., "--data", help="Image folder: one sub-folder per class."),
-    suite: str = typer.Option(",".join(EvalConfig.suites), "--suite", "-s", help=SUITE_HELP),
-    limit: int | None = typer.Option(
-        None, "--limit", help="Evaluate N images evenly spread over the folder (not comparable)."
-    ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Output folder (default: results/<model>/<UTC timestamp>)."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of every random shift."),
-    max_shift: int = typer.Option(
-        32, "--max-shift", help="M: canvas = input size + M (256 for 224 models)."
-    ),
-    shift_passes: int = typer.Option(5, "--shift-passes", help="Consistency pairs per image."),
-    attack_mode: str = typer.Option(
-        "crop", "--attack-mode", help="translation: crop (inside canvas) or pad (black border)."
-    ),
-    attack_radius: int | None = typer.Option(
-        None, "--attack-radius", help="Largest translation in px (default: M/2; pad mode: 0.107*S)."
-    ),
-    attack_step: int | None = typer.Option(
-        None,
-        "--attack-step",
-        help="Grid step in px (default: crop mode 4, or the radius's largest divisor below 4; "
-        "pad mode radius/2).",
-    ),
-    pretrained: bool = typer.Option(
-        True, "--pretrained/--no-pretrained", help="Load the published weights."
-    ),
-    weights: Path | None = typer.Option(
-        None, "--weights", help="Local state dict (.pth/.pt/.bin/.safetensors), loaded safely."
-    ),
-    model_file: str | None = typer.Option(
-        None, "--model-file", help="FILE.py:FUNCTION building the model (runs that file's code)."
-    ),
-    num_classes: int | None = typer.Option(None, "--num-classes", help="Size of the model head."),
-    img_size: int | None = typer.Option(None, "--img-size", help="Model input size S."),
-    interpolation: str | None = typer.Option(None, "--interpolation", help="Resize filter."),
-    mean: str | None = typer.Option(None, "--mean", help="Normalisation mean, e.g. 0.5,0.5,0.5."),
-    std: str | None = typer.Option(None, "--std", help="Normalisation std, e.g. 0.5,0.5,0.5."),
-    amp: str = typer.Option("none", "--amp", help="Mixed precision: none, bf16 or fp16."),
-    channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format."),
-    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model."),
-    batch_size: int = typer.Option(64, "--batch-size", "-b", help="Views per forward pass."),
-    workers: int = typer.Option(
-        DEFAULT_WORKERS,
-        "--workers",
-        "-j",
-        help="Image decoding processes (default: min(4, cores)).",
-    ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+    limit: Annotated[
+        int | None,
+        typer.Option(help="Evaluate N images evenly spread over the folder (not comparable)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Output folder (default: results/<model>/<UTC timestamp>)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every random shift.")] = 0,
+    max_shift: Annotated[
+        int, typer.Option(help="M: canvas = input size + M (256 for 224 models).")
+    ] = 32,
+    shift_passes: Annotated[int, typer.Option(help="Consistency pairs per image.")] = 5,
+    attack_mode: Annotated[
+        str, typer.Option(help="translation: crop (inside canvas) or pad (black border).")
+    ] = "crop",
+    attack_radius: Annotated[
+        int | None,
+        typer.Option(help="Largest translation in px (default: M/2; pad mode: 0.107*S)."),
+    ] = None,
+    attack_step: Annotated[
+        int | None,
+        typer.Option(
+            help="Grid step in px (default: crop mode 4, or the radius's largest divisor "
+            "below 4; pad mode radius/2)."
+        ),
+    ] = None,
+    pretrained: Pretrained = True,
+    weights: Weights = None,
+    model_file: ModelFile = None,
+    num_classes: NumClasses = None,
+    img_size: ImgSize = None,
+    interpolation: Interpolation = None,
+    mean: Mean = None,
+    std: Std = None,
+    antialias: Antialias = None,
+    aa_pad: AaPad = None,
+    aa_stem: AaStem = None,
+    aps_filter: ApsFilter = 1,
+    circular_pad: CircularPad = False,
+    amp: Annotated[str, typer.Option(help="Mixed precision: none, bf16 or fp16.")] = "none",
+    channels_last: Annotated[bool, typer.Option(help="NHWC memory format.")] = False,
+    compile_model: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the model.")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", help="Views per forward pass.")
+    ] = 64,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", "-j", help="Image decoding processes (default: min(4, cores))."),
+    ] = DEFAULT_WORKERS,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
 ) -> None:
     """Evaluate one model on an image folder and write metrics, curves and records."""
     with user_errors():
@@ -129,21 +235,15 @@ def eval_command(
             channels_last=channels_last,
             compile=compile_model,
         )
+        spec = antialias_spec(antialias, aa_pad, aa_stem, aps_filter, circular_pad)
         check_data_root(data)
         out_dir = out if out is not None else default_output_dir(model)
         created = prepare_output_dir(out_dir)
         try:
-            loaded = load_model(
-                model,
-                pretrained=pretrained,
-                weights=weights,
-                model_file=model_file,
-                num_classes=num_classes,
-                img_size=img_size,
-                interpolation=interpolation,
-                mean=_triple(mean, "--mean"),
-                std=_triple(std, "--std"),
-            )
+            loaded = _load(
+                model, pretrained, weights, model_file, num_classes, img_size,
+                interpolation, mean, std, spec,
+            )  # fmt: skip
             result = evaluate(loaded, data, config, verbose=True)
             write_result_files(result, out_dir)
         except BaseException:
@@ -153,13 +253,43 @@ def eval_command(
     note(f"results written to {out_dir}")
 
 
+@app.command("convert")
+def convert_command(
+    model: Model,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write.")],
+    antialias: Antialias = "4",
+    aa_pad: AaPad = None,
+    aa_stem: AaStem = None,
+    aps_filter: ApsFilter = 1,
+    circular_pad: CircularPad = False,
+    pretrained: Pretrained = True,
+    weights: Weights = None,
+    model_file: ModelFile = None,
+    num_classes: NumClasses = None,
+    img_size: ImgSize = None,
+) -> None:
+    """Anti-alias a model and save its state dict (with the conversion report) as safetensors."""
+    with user_errors():
+        spec = antialias_spec(antialias, aa_pad, aa_stem, aps_filter, circular_pad)
+        if spec is None:
+            raise ShiftbenchError("convert needs --antialias 1..7 or aps")
+        if out.suffix != ".safetensors":
+            raise ShiftbenchError(f"--out must end in .safetensors, got {out}")
+        loaded = _load(
+            model, pretrained, weights, model_file, num_classes, img_size, None, None, None, spec
+        )
+        save_converted(loaded, out)
+    again = f"shiftbench eval {model} --antialias {antialias} --weights {out}"
+    note(f"wrote {out}; evaluate it with: {again}")
+
+
 @app.command("synthetic")
 def synthetic_command(
-    out: Path = typer.Argument(..., help="Folder to create the image tree in."),
-    classes: int = typer.Option(10, "--classes", help="Number of classes (2-10)."),
-    per_class: int = typer.Option(20, "--per-class", help="Images per class."),
-    size: int = typer.Option(64, "--size", help="Image side in pixels."),
-    seed: int = typer.Option(0, "--seed", help="Generator seed."),
+    out: Annotated[Path, typer.Argument(help="Folder to create the image tree in.")],
+    classes: Annotated[int, typer.Option(help="Number of classes (2-10).")] = 10,
+    per_class: Annotated[int, typer.Option(help="Images per class.")] = 20,
+    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 64,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
 ) -> None:
     """Write a generated, labelled image folder (textured shapes) for offline runs."""
     with user_errors():

@@ -38,7 +38,6 @@ class EvalConfig:
     amp: str = "none"
     channels_last: bool = False
     compile: bool = False
-    variant: str = "baseline"
 
     def __post_init__(self) -> None:
         checks = [

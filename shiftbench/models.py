@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from .antialias import AntialiasSpec, ConversionReport, adapt_released_keys
+from .antialias import convert_spec as convert
 from .errors import ShiftbenchError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -58,6 +60,8 @@ class LoadedModel:
     weights_sha256: str | None
     num_classes: int
     preprocess: Preprocess
+    variant: str = "baseline"
+    antialias: ConversionReport | None = None
 
     def describe(self) -> dict:
         """The JSON-ready description recorded in results.json."""
@@ -71,6 +75,8 @@ class LoadedModel:
             "num_classes": self.num_classes,
             "parameters": sum(p.numel() for p in self.module.parameters()),
             "preprocess": asdict(self.preprocess),
+            "variant": self.variant,
+            "antialias": self.antialias.describe() if self.antialias is not None else None,
         }
 
 
@@ -315,12 +321,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return _unwrap_state_dict(state, path)
 
 
-def load_weights(module: nn.Module, path: str | Path) -> str:
-    """Load a local state dict strictly into `module`; returns the file's SHA-256.
+def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Load `state` (read from `path`) strictly into `module`.
 
     Any missing, unexpected or wrongly shaped key is an error that lists them.
     """
-    state = read_state_dict(path)
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -335,9 +340,21 @@ def load_weights(module: nn.Module, path: str | Path) -> str:
             if keys:
                 more = f" (+{len(keys) - 5} more)" if len(keys) > 5 else ""
                 parts.append(f"{label}: {', '.join(keys[:5])}{more}")
-        raise ShiftbenchError(f"{path} does not match the model; " + "; ".join(parts))
+        hint = ""
+        if _is_antialiased(state) and not _is_antialiased(own):
+            hint = " (an anti-aliased checkpoint: add --antialias with its filter size)"
+        raise ShiftbenchError(f"{path} does not match the model; " + "; ".join(parts) + hint)
     module.load_state_dict(state, strict=True)
+
+
+def load_weights(module: nn.Module, path: str | Path) -> str:
+    """Load a local state dict strictly into `module`; returns the file's SHA-256."""
+    load_state(module, read_state_dict(path), path)
     return file_sha256(path)
+
+
+def _is_antialiased(state: dict[str, torch.Tensor]) -> bool:
+    return any(key.rpartition(".")[2] == "filt" for key in state)
 
 
 def _native_preprocess(source: str, arch: str, module: nn.Module) -> Preprocess:
@@ -394,14 +411,18 @@ def load_model(
     interpolation: str | None = None,
     mean: tuple[float, float, float] | None = None,
     std: tuple[float, float, float] | None = None,
+    antialias: AntialiasSpec | None = None,
 ) -> LoadedModel:
-    """Build a classifier by name and prepare its preprocessing.
+    """Build a classifier by name, optionally anti-alias it, and prepare its preprocessing.
 
     `name` is a timm name (with or without a pretrained tag, or `timm/NAME`), a torchvision
     name as `tv/NAME[.WEIGHTS]`, or any label when `model_file="FILE.py:FUNCTION"` builds it.
     `weights` loads a local state dict (then nothing is downloaded). Pretrained weights that are
     not cached fail within seconds when offline. Preprocessing comes from the model's own
-    configuration; `img_size`, `interpolation`, `mean` and `std` override it.
+    configuration; `img_size`, `interpolation`, `mean` and `std` override it. With
+    `antialias`, the model is converted (see `shiftbench.antialias`); a checkpoint that already
+    holds blur filters (released anti-aliased weights) is loaded after the conversion, any
+    other before it.
     """
     if interpolation is not None and interpolation not in INTERPOLATIONS:
         raise ShiftbenchError(
@@ -420,7 +441,10 @@ def load_model(
         source, arch = resolve_name(name)
         build = _build_timm if source == "timm" else _build_torchvision
         module = build(arch, use_pretrained, num_classes)
-    sha = load_weights(module, weights) if weights is not None else None
+    state = read_state_dict(weights) if weights is not None else None
+    released = state is not None and antialias is not None and _is_antialiased(state)
+    if state is not None and not released:
+        load_state(module, state, weights)
     native = _native_preprocess(source, arch, module)
     size = img_size if img_size is not None else native.input_size
     if size <= 0:
@@ -432,6 +456,15 @@ def load_model(
         std=tuple(std) if std is not None else native.std,
         reference_resize=native.reference_resize,
     )
+    report = None
+    if antialias is not None:
+        module = convert(module, antialias, size)
+        report = module.antialias_report
+        if released:
+            load_state(module, adapt_released_keys(module, state), weights)
+            report.weights = "anti-aliased"
+        elif use_pretrained or state is not None:
+            report.weights = "baseline"
     module.eval()
     return LoadedModel(
         module=module,
@@ -440,9 +473,11 @@ def load_model(
         architecture=arch,
         pretrained=arch if use_pretrained else None,
         weights=str(weights) if weights is not None else None,
-        weights_sha256=sha,
+        weights_sha256=file_sha256(weights) if weights is not None else None,
         num_classes=_probe_classes(module, name, size),
         preprocess=preprocess,
+        variant=antialias.variant if antialias is not None else "baseline",
+        antialias=report,
     )
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "ConversionReport",
     "adapt_released_keys",
     "antialias",
+    "convert_spec",
 ]
 
 
@@ -91,8 +92,7 @@ def antialias(
         converted, report.rule = rebuilt, "timm aa_layer"
     elif not found:
         report.rule = "generic"
-        persistent = Downsampler(method, filter_size, pad, persistent=False)
-        convert_generic(converted, persistent, only, report, example)
+        convert_generic(converted, pool, only, report, example)
         if method == "aps":
             report.notes.append(
                 "generic APS: parallel branches choose their polyphase components independently, "
@@ -113,3 +113,16 @@ def antialias(
         raise ShiftbenchError(f"the converted model fails at {input_size}px: {exc}") from None
     converted.antialias_report = report
     return converted
+
+
+def convert_spec(model: nn.Module, spec: AntialiasSpec, input_size: int) -> nn.Module:
+    """`antialias` with the options of an AntialiasSpec."""
+    return antialias(
+        model,
+        spec.filter_size,
+        spec.pad_type,
+        spec.pool_only,
+        spec.method,
+        spec.circular_pad,
+        input_size,
+    )

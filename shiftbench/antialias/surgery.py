@@ -47,7 +47,11 @@ class Change:
 
 @dataclass
 class ConversionReport:
-    """Every change an anti-aliasing conversion made, what it skipped and why."""
+    """Every change an anti-aliasing conversion made, what it skipped and why.
+
+    `weights` says what the converted model holds: "random", "baseline" (trained weights of
+    the unconverted model: not fine-tuned) or "anti-aliased" (a converted checkpoint).
+    """
 
     method: str
     filter_size: int
@@ -55,6 +59,7 @@ class ConversionReport:
     pool_only: bool
     circular_pad: bool
     rule: str = ""
+    weights: str = "random"
     changes: list[Change] = field(default_factory=list)
     skipped: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -90,6 +95,7 @@ class ConversionReport:
             "pool_only": self.pool_only,
             "circular_pad": self.circular_pad,
             "rule": self.rule,
+            "weights": self.weights,
             "counts": self.counts(),
             "changes": [c.__dict__ for c in self.changes],
             "skipped": [c.__dict__ for c in self.skipped],

@@ -1,0 +1,190 @@
+"""The anti-aliasing path end to end: eval --antialias, convert, released weights, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import antialiased_cnns
+import pandas as pd
+import pytest
+import torch
+import torchvision
+from safetensors import safe_open
+from typer.testing import CliRunner
+
+from shiftbench import load_model
+from shiftbench.antialias import AntialiasSpec
+from shiftbench.cli import app
+
+runner = CliRunner()
+TINY = ["--no-pretrained", "--num-classes", "3", "--img-size", "32", "--max-shift", "8", "-j", "0"]
+
+
+def test_eval_with_blurpool_records_the_conversion(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = [
+        "eval",
+        "test_resnet",
+        *TINY,
+        "--data",
+        str(folder),
+        "--antialias",
+        "3",
+        "--suite",
+        "all",
+        "--out",
+        str(out),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "timm aa_layer rule" in result.stderr
+    meta = json.loads((out / "results.json").read_text())
+    report = meta["model"]["antialias"]
+    assert report["rule"] == "timm aa_layer" and report["filter_size"] == 3
+    assert report["weights"] == "random" and report["counts"]["aa_layer"] >= 2
+    assert set(pd.read_csv(out / "metrics.csv").variant) == {"aa3"}
+
+
+def test_aps_with_circular_padding_is_fully_circular_consistent(
+    folder: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = [
+        "eval", "tv/resnet18", *TINY, "--data", str(folder), "--suite", "circular",
+        "--antialias", "aps", "--circular-pad", "--out", str(out),
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = pd.read_csv(out / "metrics.csv").set_index("metric")
+    assert metrics.loc["consistency", "value"] == 100.0
+    baseline = runner.invoke(app, [*args[:-5], "--out", str(tmp_path / "base")])
+    assert baseline.exit_code == 0
+    base = pd.read_csv(tmp_path / "base" / "metrics.csv").set_index("metric")
+    assert base.loc["consistency", "value"] < 100.0  # the test can fail
+
+
+def test_convert_then_eval_the_saved_weights(folder: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "r18_aa3.safetensors"
+    made = runner.invoke(
+        app,
+        [
+            "convert",
+            "tv/resnet18",
+            "--no-pretrained",
+            "--num-classes",
+            "3",
+            "--antialias",
+            "3",
+            "--out",
+            str(saved),
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    with safe_open(str(saved), "pt") as handle:
+        keys = set(handle.keys())
+        described = json.loads(handle.metadata()["model"])
+    assert "maxpool.1.filt" in keys and described["antialias"]["filter_size"] == 3
+    out = tmp_path / "out"
+    args = [
+        "eval",
+        "tv/resnet18",
+        *TINY,
+        "--data",
+        str(folder),
+        "--antialias",
+        "3",
+        "--weights",
+        str(saved),
+        "--out",
+        str(out),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "results.json").read_text())
+    assert meta["model"]["antialias"]["weights"] == "anti-aliased"
+    assert "without fine-tuning" not in result.stderr
+
+
+def test_released_checkpoint_loads_after_conversion(tmp_path: Path) -> None:
+    released = antialiased_cnns.resnet18(filter_size=4, num_classes=5)
+    path = tmp_path / "resnet18_lpf4.pth"
+    torch.save({"state_dict": released.state_dict()}, path)
+    model = load_model(
+        "tv/resnet18",
+        weights=path,
+        num_classes=5,
+        antialias=AntialiasSpec(filter_size=4),
+        img_size=64,
+    )
+    assert model.antialias.weights == "anti-aliased" and model.variant == "aa4"
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.module(x), released.eval()(x))
+
+
+def test_baseline_checkpoint_loads_before_conversion_and_warns(
+    folder: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "baseline.pth"
+    torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), path)
+    model = load_model(
+        "tv/resnet18", weights=path, num_classes=3, antialias=AntialiasSpec(filter_size=3)
+    )
+    assert model.antialias.weights == "baseline"
+    args = [
+        "eval",
+        "tv/resnet18",
+        *TINY,
+        "--data",
+        str(folder),
+        "--antialias",
+        "3",
+        "--weights",
+        str(path),
+    ]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0 and "without fine-tuning" in result.stderr
+
+
+def test_antialiased_checkpoint_without_antialias_says_what_to_add(tmp_path: Path) -> None:
+    path = tmp_path / "aa.pth"
+    torch.save(antialiased_cnns.resnet18(filter_size=4, num_classes=3).state_dict(), path)
+    result = runner.invoke(
+        app,
+        [
+            "convert",
+            "tv/resnet18",
+            "--num-classes",
+            "3",
+            "--weights",
+            str(path),
+            "--antialias",
+            "0",
+            "--out",
+            str(tmp_path / "x.safetensors"),
+        ],
+    )
+    assert result.exit_code == 2 and "needs --antialias" in result.stderr
+    with pytest.raises(Exception, match="add --antialias with its filter size"):
+        load_model("tv/resnet18", weights=path, num_classes=3)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--antialias", "9"], "filter size must be 1..7"),
+        (["--antialias", "x"], "--antialias takes a filter size 1..7 or aps"),
+        (["--antialias", "4", "--aa-pad", "mirror"], "pad type must be one of"),
+        (["--circular-pad"], "need --antialias"),
+        (["--antialias", "7", "--img-size", "16"], "too small for reflect padding"),
+    ],
+)
+def test_bad_antialias_options_are_one_line(
+    folder: Path, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    args = ["eval", "tv/resnet18", "--no-pretrained", "--num-classes", "3", "--data", str(folder)]
+    result = runner.invoke(app, [*args, *extra, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
