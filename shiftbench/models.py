@@ -357,6 +357,11 @@ def _is_antialiased(state: dict[str, torch.Tensor]) -> bool:
     return any(key.rpartition(".")[2] == "filt" for key in state)
 
 
+def _same_keys(module: nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    own = module.state_dict()
+    return set(own) == set(state) and all(own[k].shape == state[k].shape for k in own)
+
+
 def _native_preprocess(source: str, arch: str, module: nn.Module) -> Preprocess:
     if source == "timm":
         from timm.data import resolve_data_config
@@ -420,9 +425,9 @@ def load_model(
     `weights` loads a local state dict (then nothing is downloaded). Pretrained weights that are
     not cached fail within seconds when offline. Preprocessing comes from the model's own
     configuration; `img_size`, `interpolation`, `mean` and `std` override it. With
-    `antialias`, the model is converted (see `shiftbench.antialias`); a checkpoint that already
-    holds blur filters (released anti-aliased weights) is loaded after the conversion, any
-    other before it.
+    `antialias`, the model is converted (see `shiftbench.antialias`); a checkpoint whose keys
+    are those of the unconverted model is loaded before the conversion, any other (released
+    or saved anti-aliased weights) after it.
     """
     if interpolation is not None and interpolation not in INTERPOLATIONS:
         raise ShiftbenchError(
@@ -442,8 +447,8 @@ def load_model(
         build = _build_timm if source == "timm" else _build_torchvision
         module = build(arch, use_pretrained, num_classes)
     state = read_state_dict(weights) if weights is not None else None
-    released = state is not None and antialias is not None and _is_antialiased(state)
-    if state is not None and not released:
+    before = state is not None and (antialias is None or _same_keys(module, state))
+    if before:
         load_state(module, state, weights)
     native = _native_preprocess(source, arch, module)
     size = img_size if img_size is not None else native.input_size
@@ -460,11 +465,13 @@ def load_model(
     if antialias is not None:
         module = convert(module, antialias, size)
         report = module.antialias_report
-        if released:
+        if state is not None and not before:
             load_state(module, adapt_released_keys(module, state), weights)
             report.weights = "anti-aliased"
-        elif use_pretrained or state is not None:
+        elif use_pretrained or (state is not None and not _same_keys(module, state)):
             report.weights = "baseline"
+        elif state is not None:
+            report.weights = "given (conversion keeps its keys, so it may be either)"
     module.eval()
     return LoadedModel(
         module=module,

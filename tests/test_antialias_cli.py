@@ -11,11 +11,13 @@ import pytest
 import torch
 import torchvision
 from safetensors import safe_open
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from shiftbench import load_model
-from shiftbench.antialias import AntialiasSpec
+from shiftbench import load_model, scan_image_folder
+from shiftbench.antialias import AntialiasSpec, antialias
 from shiftbench.cli import app
+from shiftbench.data import load_canvas
 
 runner = CliRunner()
 TINY = ["--no-pretrained", "--num-classes", "3", "--img-size", "32", "--max-shift", "8", "-j", "0"]
@@ -46,22 +48,56 @@ def test_eval_with_blurpool_records_the_conversion(folder: Path, tmp_path: Path)
     assert set(pd.read_csv(out / "metrics.csv").variant) == {"aa3"}
 
 
+def varied_aps_checkpoint(folder: Path, path: Path) -> None:
+    """An APS ResNet-18 (circular padding) whose head separates the folder's images.
+
+    A random network's logits share one large offset, so every image would get the same
+    class and 100% consistency would prove nothing; the head is fitted to spread them."""
+    torch.manual_seed(0)
+    model = antialias(
+        torchvision.models.resnet18(num_classes=3),
+        filter_size=1,
+        method="aps",
+        circular_pad=True,
+        input_size=32,
+    )
+    images = scan_image_folder(folder, 3)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    x = torch.stack(
+        [load_canvas(folder / i.path, 40, "bilinear")[:, 4:36, 4:36] for i in images.items]
+    )
+    x = (x.float() / 255 - mean) / std
+    features = []
+    model.avgpool.register_forward_hook(lambda m, a, out: features.append(out.flatten(1)))
+    with torch.no_grad():
+        model(x)
+    centred = features[0] - features[0].mean(0)
+    direction = torch.randn(3, centred.shape[1])
+    scale = 3.0 / (centred @ direction.T).std()
+    model.fc.weight.data = direction * scale
+    model.fc.bias.data = -(features[0].mean(0) @ model.fc.weight.data.T)
+    torch.save(model.state_dict(), path)
+
+
 def test_aps_with_circular_padding_is_fully_circular_consistent(
     folder: Path, tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
-    args = [
-        "eval", "tv/resnet18", *TINY, "--data", str(folder), "--suite", "circular",
-        "--antialias", "aps", "--circular-pad", "--out", str(out),
-    ]  # fmt: skip
+    weights = tmp_path / "aps.pth"
+    varied_aps_checkpoint(folder, weights)
+    out = tmp_path / "aps"
+    args = ["eval", "tv/resnet18", *TINY, "--data", str(folder), "--suite", "clean,circular"]
+    args += ["--weights", str(weights), "--antialias", "aps", "--circular-pad", "--out", str(out)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    metrics = pd.read_csv(out / "metrics.csv").set_index("metric")
-    assert metrics.loc["consistency", "value"] == 100.0
-    baseline = runner.invoke(app, [*args[:-5], "--out", str(tmp_path / "base")])
-    assert baseline.exit_code == 0
-    base = pd.read_csv(tmp_path / "base" / "metrics.csv").set_index("metric")
-    assert base.loc["consistency", "value"] < 100.0  # the test can fail
+    assert (
+        json.loads((out / "results.json").read_text())["model"]["antialias"]["weights"]
+        == "anti-aliased"
+    )
+    metrics = pd.read_csv(out / "metrics.csv").set_index(["suite", "metric"])
+    assert metrics.loc[("circular", "consistency"), "value"] == 100.0
+    predictions = load_file(str(out / "records.safetensors"))["circular.pred"]
+    assert len(predictions.unique()) == 3  # a model that tells the images apart
 
 
 def test_convert_then_eval_the_saved_weights(folder: Path, tmp_path: Path) -> None:

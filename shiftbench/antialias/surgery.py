@@ -50,7 +50,8 @@ class ConversionReport:
     """Every change an anti-aliasing conversion made, what it skipped and why.
 
     `weights` says what the converted model holds: "random", "baseline" (trained weights of
-    the unconverted model: not fine-tuned) or "anti-aliased" (a converted checkpoint).
+    the unconverted model: not fine-tuned), "anti-aliased" (a converted checkpoint), or
+    "given ..." when the conversion keeps the keys so that the file could be either.
     """
 
     method: str
