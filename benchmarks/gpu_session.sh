@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# The one prepared script for a lent GPU session (see docs/performance.md): CUDA tests,
-# the throughput benchmark for ResNet-50 in bf16 + channels-last and in fp32, and the
-# GPU-saved checkpoint fixture. Writes figures under $OUT.
+# The prepared script for a lent GPU session (see docs/performance.md). Parts, all by default:
+#   tests       the whole test suite, CUDA tests included
+#   throughput  suite views/s against the bare forward pass, ResNet-50 bf16+channels-last and fp32
+#   antialias   forward cost of BlurPool-4 and APS conversions, bf16+channels-last
+# Figures go under $OUT. Test-only wheels (antialiased-cnns) are taken from .whl/ if present.
 set -uo pipefail
 export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
 OUT="${OUT:-/tmp/shiftbench-gpu}"
 mkdir -p "$OUT"
+parts="${*:-tests throughput antialias}"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
 nvidia-smi -L
-python3 -c "import torch, torchvision, timm; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'timm', timm.__version__, 'cpus', __import__('os').cpu_count())"
-python3 - "$OUT/cuda_saved.pth" <<'PY'
-import sys, torch
-state = {"module.weight": torch.arange(12.0).view(3, 4).cuda(), "module.bias": torch.ones(3).cuda()}
-torch.save({"epoch": 1, "state_dict": state}, sys.argv[1])
-PY
-python3 -m pytest -q -p no:cacheprovider tests 2>&1 | tail -n 15
-for precision in "--amp bf16 --channels-last" ""; do
-  tag=$( [ -n "$precision" ] && echo bf16_cl || echo fp32 )
-  python3 benchmarks/throughput.py --model resnet50 --device cuda $precision \
-    --images 2048 --batch-size 256 --workers 12 --json "$OUT/resnet50_$tag.json"
+python3 -c "import torch, torchvision, timm; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'timm', timm.__version__)"
+for part in $parts; do
+  case "$part" in
+    tests)
+      python3 -m pytest -q -p no:cacheprovider tests 2>&1 | tail -n 15 ;;
+    throughput)
+      for precision in "--amp bf16 --channels-last" ""; do
+        tag=$( [ -n "$precision" ] && echo bf16_cl || echo fp32 )
+        python3 benchmarks/throughput.py --model resnet50 --device cuda $precision \
+          --images 2048 --batch-size 256 --workers 12 --json "$OUT/resnet50_$tag.json"
+      done ;;
+    antialias)
+      python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last \
+        --batch-size 256 --steps 20 --models "${AA_MODELS:-tv/resnet18,tv/resnet50,tv/mobilenet_v2,tv/densenet121,tv/vgg16_bn,efficientnet_b0,convnext_tiny}" --json "$OUT/antialias_cost_bf16_cl.json" ;;
+  esac
 done

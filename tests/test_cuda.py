@@ -50,3 +50,23 @@ def test_compile_on_cuda_matches_eager(tmp_path: Path) -> None:
     )
     agree = (compiled.records["consistency.pred"] == eager.records["consistency.pred"]).float()
     assert agree.mean() > 0.9
+
+
+@pytest.mark.parametrize("spec", ["aa4", "aps"])
+def test_antialiased_models_on_cuda_with_amp_and_channels_last(tmp_path: Path, spec: str) -> None:
+    from shiftbench.antialias import AntialiasSpec
+
+    root = write_folder(tmp_path, per_class=4)
+    conversion = AntialiasSpec(filter_size=4) if spec == "aa4" else AntialiasSpec("aps", 1)
+    model = load_model(
+        "tv/resnet18", pretrained=False, num_classes=3, img_size=64, antialias=conversion
+    )
+    cpu = evaluate(model, root, config(device="cpu", suites=tuple(SUITES)))
+    fast = evaluate(
+        model,
+        root,
+        config(device="cuda", suites=tuple(SUITES), amp="bf16", channels_last=True),
+    )
+    assert [m.key for m in fast.metrics] == [m.key for m in cpu.metrics]
+    agree = (fast.records["diagonal.pred"] == cpu.records["diagonal.pred"]).float().mean()
+    assert agree > 0.9
