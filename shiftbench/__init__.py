@@ -1,14 +1,15 @@
 """shiftbench: measure the shift (in)variance of image classifiers and what anti-aliasing buys.
 
-Public API: `load_model`, `wrap_module`, `evaluate`, `write_results`, `EvalConfig`,
-`scan_image_folder`.
+Public API: `load_model`, `wrap_module`, `antialias`, `evaluate`, `write_results`,
+`save_converted`, `EvalConfig`, `AntialiasSpec`, `scan_image_folder`.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .api import evaluate
+from .antialias import AntialiasSpec, antialias
+from .api import evaluate, save_converted
 from .config import EvalConfig
 from .data import ImageSet, scan_image_folder
 from .errors import ShiftbenchError
@@ -17,6 +18,7 @@ from .report import write_results
 from .results import EvalResult
 
 __all__ = [
+    "AntialiasSpec",
     "EvalConfig",
     "EvalResult",
     "ImageSet",
@@ -24,9 +26,11 @@ __all__ = [
     "Preprocess",
     "ShiftbenchError",
     "__version__",
+    "antialias",
     "evaluate",
     "load_model",
     "load_weights",
+    "save_converted",
     "scan_image_folder",
     "wrap_module",
     "write_results",
