@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
 from rich.console import Console
 from rich.table import Table
+from timing import seconds_per_batch
 
 from shiftbench import load_model
 from shiftbench.antialias import AntialiasSpec
@@ -27,23 +27,6 @@ MODELS = (
     "tv/resnet18,tv/resnet50,tv/mobilenet_v2,tv/densenet121,tv/vgg16_bn,efficientnet_b0,"
     "convnext_tiny"
 )
-
-
-@torch.inference_mode()
-def seconds_per_batch(forward: Forward, size: int, steps: int) -> float:
-    """Warm mean time of one forward batch on device-resident uint8 inputs."""
-    x = torch.randint(0, 256, (forward.batch_size, 3, size, size), dtype=torch.uint8)
-    x = x.to(forward.device)
-    for _ in range(3):
-        forward.logits(x)
-    if forward.device.type == "cuda":
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    for _ in range(steps):
-        forward.logits(x)
-    if forward.device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - started) / steps
 
 
 def main() -> None:

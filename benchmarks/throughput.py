@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import torch
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
+from timing import seconds_per_batch
 
 from shiftbench import EvalConfig, evaluate, load_model, scan_image_folder
 from shiftbench.engine import Forward, resolve_device
@@ -40,23 +40,6 @@ def make_images(root: Path, count: int, side: int, classes: int) -> Path:
         image = Image.fromarray(coarse).resize((side + 17, side), Image.BILINEAR)
         image.save(folder / f"{i:05d}.jpg", quality=90)
     return root
-
-
-@torch.inference_mode()
-def bare_forward_rate(forward: Forward, size: int, views: int, batch_size: int) -> float:
-    """Views/s of the model alone on device-resident uint8 inputs, warm, as the engine runs it."""
-    x = torch.randint(0, 256, (batch_size, 3, size, size), dtype=torch.uint8, device=forward.device)
-    steps = max(3, views // batch_size)
-    for _ in range(3):
-        forward.logits(x)
-    if forward.device.type == "cuda":
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    for _ in range(steps):
-        forward.logits(x)
-    if forward.device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch_size / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -94,7 +77,8 @@ def main() -> None:
             suites = tuple(SUITES) if name == "all" else (name,)
             config = EvalConfig(**{**base.__dict__, "suites": suites})
             timing = evaluate(model, images, config).timing
-            bare = bare_forward_rate(forward, args.img_size, timing["views"], args.batch_size)
+            steps = max(3, timing["views"] // args.batch_size)
+            bare = args.batch_size / seconds_per_batch(forward, args.img_size, steps)
             rows.append(
                 {
                     "suite": name,

@@ -278,3 +278,13 @@ def test_limit_subset_does_not_change_an_images_draws(probe_run) -> None:
     assert torch.equal(
         result.records["consistency.pred"], reference.records["consistency.pred"][rows]
     )
+
+
+def test_shift_suites_need_a_margin_and_clean_does_not(folder: Path) -> None:
+    from shiftbench import ShiftbenchError
+
+    for name in ("consistency", "diagonal", "circular"):
+        with pytest.raises(ShiftbenchError, match=f"the {name} suite needs --max-shift >= 1"):
+            SUITES[name](Geometry(SIZE, 0), config())
+    result = evaluate(wrap(Blind(3), SIZE), folder, config(suites=("clean",), max_shift=0))
+    assert result.data["geometry"]["canvas"] == SIZE

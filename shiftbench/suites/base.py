@@ -12,6 +12,7 @@ import torch
 
 from ..config import EvalConfig
 from ..data import CanvasBatch
+from ..errors import ShiftbenchError
 from ..stats import Estimate
 from ..views import Geometry, Views
 
@@ -123,8 +124,11 @@ class Suite(ABC):
     name: ClassVar[str]
     headline: ClassVar[str]
     description: ClassVar[str]
+    needs_shift: ClassVar[bool] = True
 
     def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
+        if self.needs_shift and geometry.max_shift < 1:
+            raise ShiftbenchError(f"the {self.name} suite needs --max-shift >= 1")
         self.geometry = geometry
         self.seed = config.seed
         self._records: dict[str, list[torch.Tensor]] = {}

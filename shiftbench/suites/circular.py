@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ..config import EvalConfig
 from ..data import CanvasBatch
-from ..errors import ShiftbenchError
 from ..stats import rate
-from ..views import Geometry, roll_views
+from ..views import roll_views
 from .base import Curve, Metric, Run, Suite, classify, percent
 
 
@@ -18,11 +16,6 @@ class CircularSuite(Suite):
     name = "circular"
     headline = "consistency"
     description = "% of image pairs under two random circular shifts (-M..M-1) with same top-1"
-
-    def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
-        super().__init__(geometry, config)
-        if geometry.max_shift < 1:
-            raise ShiftbenchError("the circular suite needs --max-shift >= 1")
 
     def settings(self) -> dict:
         m = self.geometry.max_shift

@@ -15,6 +15,7 @@ class CleanSuite(Suite):
 
     name = "clean"
     headline = "top1"
+    needs_shift = False
     description = "accuracy on the centre window (Resize(S+M) + CenterCrop(S))"
 
     def run(self, batch: CanvasBatch) -> Run:

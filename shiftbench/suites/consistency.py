@@ -6,7 +6,6 @@ import torch
 
 from ..config import EvalConfig
 from ..data import CanvasBatch
-from ..errors import ShiftbenchError
 from ..stats import rate
 from ..views import Geometry, crop_views
 from .base import Curve, Metric, Run, Suite, classify, percent
@@ -21,8 +20,6 @@ class ConsistencySuite(Suite):
 
     def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
         super().__init__(geometry, config)
-        if geometry.max_shift < 1:
-            raise ShiftbenchError("the consistency suite needs --max-shift >= 1")
         self.passes = config.shift_passes
 
     def settings(self) -> dict:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ..config import EvalConfig
 from ..data import CanvasBatch
-from ..errors import ShiftbenchError
 from ..stats import mean, rate
-from ..views import Geometry, crop_views
+from ..views import crop_views
 from .base import Curve, Metric, Run, Suite, classify, percent, percent_curve
 
 
@@ -18,11 +16,6 @@ class DiagonalSuite(Suite):
     name = "diagonal"
     headline = "top1"
     description = "accuracy over windows at (d, d), d = 0..M; flip rate between neighbours"
-
-    def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
-        super().__init__(geometry, config)
-        if geometry.max_shift < 1:
-            raise ShiftbenchError("the diagonal suite needs --max-shift >= 1")
 
     def settings(self) -> dict:
         return {"offsets": f"0..{self.geometry.max_shift} along the diagonal"}

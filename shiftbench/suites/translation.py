@@ -44,6 +44,7 @@ class TranslationSuite(Suite):
 
     name = "translation"
     headline = "worst_top1"
+    needs_shift = False
     description = "% of images correct under every translation on the grid (worst case)"
 
     def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
