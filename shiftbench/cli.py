@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from .antialias import AntialiasSpec
 from .api import evaluate, save_converted
 from .config import DEFAULT_WORKERS, EvalConfig
 from .console import note, stderr, stdout, warn
+from .corruptions import DESCRIPTIONS, GROUPS, parse_corruptions, parse_severities
 from .data import check_data_root
 from .errors import ShiftbenchError
+from .imagenet_c import evaluate_imagenet_c
 from .models import LoadedModel, load_model
 from .report import default_output_dir, discard_output_dir, metrics_table, prepare_output_dir
 from .report import write_results as write_result_files
@@ -157,7 +160,13 @@ SUITE_HELP = "Comma-separated suites or 'all': " + ", ".join(SUITES) + "."
 @app.command("eval")
 def eval_command(
     model: Model,
-    data: Annotated[Path, typer.Option(help="Image folder: one sub-folder per class.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Image folder: one sub-folder per class (with --imagenet-c: the clean "
+            "validation images, for relative mCE)."
+        ),
+    ] = None,
     suite: Annotated[str, typer.Option("--suite", "-s", help=SUITE_HELP)] = ",".join(
         EvalConfig.suites
     ),
@@ -190,6 +199,23 @@ def eval_command(
             "below 4; pad mode radius/2)."
         ),
     ] = None,
+    imagenet_c: Annotated[
+        Path | None,
+        typer.Option(
+            help="Released ImageNet-C root (<root>/<corruption>/<severity>/...), "
+            "for --suite corruption."
+        ),
+    ] = None,
+    corruptions: Annotated[
+        str | None,
+        typer.Option(
+            help="Corruptions, groups (noise, blur, weather, digital, extra), "
+            "benchmark or all (default all)."
+        ),
+    ] = None,
+    severities: Annotated[
+        str | None, typer.Option(help="Severities, e.g. 3,5 (default 1..5).")
+    ] = None,
     pretrained: Pretrained = True,
     weights: Weights = None,
     model_file: ModelFile = None,
@@ -219,8 +245,10 @@ def eval_command(
 ) -> None:
     """Evaluate one model on an image folder and write metrics, curves and records."""
     with user_errors():
+        names = [n.strip() for n in suite.split(",") if n.strip()]
+        from_disk = "corruption" in names
         config = EvalConfig(
-            suites=parse_suite_names(suite),
+            suites=tuple(names) if from_disk else parse_suite_names(suite),
             max_shift=max_shift,
             shift_passes=shift_passes,
             attack_mode=attack_mode,
@@ -236,7 +264,11 @@ def eval_command(
             compile=compile_model,
         )
         spec = antialias_spec(antialias, aa_pad, aa_stem, aps_filter, circular_pad)
-        check_data_root(data)
+        chosen = _check_sources(names, from_disk, data, imagenet_c)
+        chosen_corruptions, chosen_severities = (
+            parse_corruptions(corruptions),
+            parse_severities(severities),
+        )
         out_dir = out if out is not None else default_output_dir(model)
         created = prepare_output_dir(out_dir)
         try:
@@ -244,13 +276,45 @@ def eval_command(
                 model, pretrained, weights, model_file, num_classes, img_size,
                 interpolation, mean, std, spec,
             )  # fmt: skip
-            result = evaluate(loaded, data, config, verbose=True)
+            if from_disk:
+                result = evaluate_imagenet_c(
+                    loaded, chosen, config, data, chosen_corruptions, chosen_severities, True
+                )
+            else:
+                result = evaluate(loaded, chosen, config, verbose=True)
             write_result_files(result, out_dir)
         except BaseException:
             discard_output_dir(out_dir, created)
             raise
     stdout.print(metrics_table(result))
     note(f"results written to {out_dir}")
+
+
+def _check_sources(
+    names: list[str], from_disk: bool, data: Path | None, imagenet_c: Path | None
+) -> Path:
+    """The folder the suites read: --data, or --imagenet-c for the corruption suite."""
+    if from_disk:
+        if set(names) - {"corruption", "clean"}:
+            raise ShiftbenchError(
+                "--suite corruption runs alone (with clean when --data is given); run the shift "
+                "suites in a separate eval"
+            )
+        if imagenet_c is None:
+            raise ShiftbenchError(
+                "the corruption suite reads the released files: pass --imagenet-c ROOT "
+                "(corrupting images on the fly is not available yet)"
+            )
+        if "clean" in names and data is None:
+            raise ShiftbenchError("clean with --imagenet-c needs --data (the clean images)")
+        if data is not None:
+            check_data_root(data)
+        return imagenet_c
+    if imagenet_c is not None:
+        raise ShiftbenchError("--imagenet-c is read by --suite corruption")
+    if data is None:
+        raise ShiftbenchError("--data is required (an image folder, one sub-folder per class)")
+    return check_data_root(data)
 
 
 @app.command("convert")
@@ -281,6 +345,20 @@ def convert_command(
         save_converted(loaded, out)
     again = f"shiftbench eval {model} --antialias {antialias} --weights {out}"
     note(f"wrote {out}; evaluate it with: {again}")
+
+
+@app.command("corruptions")
+def corruptions_command() -> None:
+    """List the ImageNet-C corruptions by group, with what each does."""
+    table = Table(title="ImageNet-C corruptions (severities 1..5)", title_justify="left")
+    for column in ("group", "corruption", "what it does"):
+        table.add_column(column)
+    for group, names in GROUPS.items():
+        label = "extra (not in mCE)" if group == "extra" else group
+        for name in names:
+            table.add_row(label, name, DESCRIPTIONS[name])
+            label = ""
+    stdout.print(table)
 
 
 @app.command("synthetic")
