@@ -129,11 +129,6 @@ def metrics_table(result: EvalResult) -> Table:
     table.add_column("n", justify="right")
     for m in result.metrics:
         arrow = "" if m.higher_is_better else " (lower is better)"
-        table.add_row(
-            m.suite,
-            m.name + arrow,
-            _fmt(m.value),
-            f"{_fmt(m.ci_low)} - {_fmt(m.ci_high)}",
-            str(m.n),
-        )
+        interval = f"{_fmt(m.ci_low)} - {_fmt(m.ci_high)}" if math.isfinite(m.ci_low) else ""
+        table.add_row(m.suite, m.name + arrow, _fmt(m.value), interval, str(m.n))
     return table
