@@ -1,7 +1,14 @@
-"""ImageNet-C corruptions: names and AlexNet constants, CE/mCE scores, the released files."""
+"""ImageNet-C corruptions: names and AlexNet constants, CE/mCE scores, the released files, and
+the corruptions themselves as batched torch operations (`corrupt`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
+
+from ..errors import ShiftbenchError
+from . import blur, digital, noise, weather
 from .disk import CorruptedSets, parse_corruptions, parse_severities, scan_imagenet_c
 from .scores import CorruptionScores, score
 from .tables import ALEXNET_ERRORS, ALL, BENCHMARK, DESCRIPTIONS, EXTRA, GROUPS, SEVERITIES
@@ -12,12 +19,52 @@ __all__ = [
     "BENCHMARK",
     "DESCRIPTIONS",
     "EXTRA",
+    "FUNCTIONS",
     "GROUPS",
     "SEVERITIES",
     "CorruptedSets",
     "CorruptionScores",
+    "corrupt",
     "parse_corruptions",
     "parse_severities",
     "scan_imagenet_c",
     "score",
 ]
+
+
+Corruption = Callable[[torch.Tensor, int, torch.Generator | None], torch.Tensor]
+
+FUNCTIONS: dict[str, Corruption] = {
+    "gaussian_noise": noise.gaussian_noise,
+    "shot_noise": noise.shot_noise,
+    "impulse_noise": noise.impulse_noise,
+    "speckle_noise": noise.speckle_noise,
+    "gaussian_blur": blur.gaussian_blur,
+    "defocus_blur": blur.defocus_blur,
+    "zoom_blur": blur.zoom_blur,
+    "brightness": weather.brightness,
+    "contrast": digital.contrast,
+    "pixelate": digital.pixelate,
+    "jpeg_compression": digital.jpeg_compression,
+    "saturate": digital.saturate,
+}
+
+
+def corrupt(
+    images: torch.Tensor, name: str, severity: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """One ImageNet-C corruption of a batch: `images` [N, 3, H, W], uint8 or float in [0, 1],
+    square, on any device; returns float in [0, 1] on the same device. Random corruptions
+    draw from `generator` (on the images' device), so a seeded generator repeats them."""
+    if name not in ALL:
+        raise ShiftbenchError(f"unknown corruption '{name}'; choose from {', '.join(ALL)}")
+    if name not in FUNCTIONS:
+        raise ShiftbenchError(f"{name} is not available on the fly yet; its released files are")
+    if severity not in SEVERITIES:
+        raise ShiftbenchError(f"severity must be 1..5, got {severity}")
+    if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] != images.shape[-2]:
+        raise ShiftbenchError(
+            f"corrupt takes square [N, 3, H, W] images, got {tuple(images.shape)}"
+        )
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    return FUNCTIONS[name](x, severity, generator)
