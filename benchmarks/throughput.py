@@ -27,7 +27,7 @@ from timing import seconds_per_batch
 
 from shiftbench import EvalConfig, evaluate, load_model, scan_image_folder
 from shiftbench.engine import Forward, resolve_device
-from shiftbench.suites import SUITES
+from shiftbench.suites import parse_suite_names
 
 
 def make_images(root: Path, count: int, side: int, classes: int) -> Path:
@@ -74,7 +74,7 @@ def main() -> None:
         images = scan_image_folder(root, 10)
         evaluate(model, images, EvalConfig(**{**base.__dict__, "suites": ("clean",)}))  # warm-up
         for name in args.suites.split(","):
-            suites = tuple(SUITES) if name == "all" else (name,)
+            suites = parse_suite_names(name)
             config = EvalConfig(**{**base.__dict__, "suites": suites})
             timing = evaluate(model, images, config).timing
             steps = max(3, timing["views"] // args.batch_size)

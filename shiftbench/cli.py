@@ -216,6 +216,13 @@ def eval_command(
     severities: Annotated[
         str | None, typer.Option(help="Severities, e.g. 3,5 (default 1..5).")
     ] = None,
+    jpeg_like_release: Annotated[
+        bool,
+        typer.Option(
+            help="Corruptions made on the fly also get the released files' uint8 "
+            "truncation and JPEG quality 85."
+        ),
+    ] = False,
     pretrained: Pretrained = True,
     weights: Weights = None,
     model_file: ModelFile = None,
@@ -246,7 +253,7 @@ def eval_command(
     """Evaluate one model on an image folder and write metrics, curves and records."""
     with user_errors():
         names = [n.strip() for n in suite.split(",") if n.strip()]
-        from_disk = "corruption" in names
+        from_disk = imagenet_c is not None
         config = EvalConfig(
             suites=tuple(names) if from_disk else parse_suite_names(suite),
             max_shift=max_shift,
@@ -262,13 +269,12 @@ def eval_command(
             amp=amp,
             channels_last=channels_last,
             compile=compile_model,
+            corruptions=parse_corruptions(corruptions) if corruptions else None,
+            severities=parse_severities(severities),
+            jpeg_like_release=jpeg_like_release,
         )
         spec = antialias_spec(antialias, aa_pad, aa_stem, aps_filter, circular_pad)
-        chosen = _check_sources(names, from_disk, data, imagenet_c)
-        chosen_corruptions, chosen_severities = (
-            parse_corruptions(corruptions),
-            parse_severities(severities),
-        )
+        source = _check_sources(names, data, imagenet_c, jpeg_like_release)
         out_dir = out if out is not None else default_output_dir(model)
         created = prepare_output_dir(out_dir)
         try:
@@ -277,11 +283,9 @@ def eval_command(
                 interpolation, mean, std, spec,
             )  # fmt: skip
             if from_disk:
-                result = evaluate_imagenet_c(
-                    loaded, chosen, config, data, chosen_corruptions, chosen_severities, True
-                )
+                result = evaluate_imagenet_c(loaded, source, config, data, True)
             else:
-                result = evaluate(loaded, chosen, config, verbose=True)
+                result = evaluate(loaded, source, config, verbose=True)
             write_result_files(result, out_dir)
         except BaseException:
             discard_output_dir(out_dir, created)
@@ -291,27 +295,24 @@ def eval_command(
 
 
 def _check_sources(
-    names: list[str], from_disk: bool, data: Path | None, imagenet_c: Path | None
+    names: list[str], data: Path | None, imagenet_c: Path | None, jpeg_like_release: bool
 ) -> Path:
-    """The folder the suites read: --data, or --imagenet-c for the corruption suite."""
-    if from_disk:
+    """The folder the suites read: --data, or --imagenet-c for the released corruption files."""
+    if imagenet_c is not None:
+        if "corruption" not in names:
+            raise ShiftbenchError("--imagenet-c is read by --suite corruption")
         if set(names) - {"corruption", "clean"}:
             raise ShiftbenchError(
-                "--suite corruption runs alone (with clean when --data is given); run the shift "
-                "suites in a separate eval"
-            )
-        if imagenet_c is None:
-            raise ShiftbenchError(
-                "the corruption suite reads the released files: pass --imagenet-c ROOT "
-                "(corrupting images on the fly is not available yet)"
+                "--suite corruption with --imagenet-c runs alone (with clean when --data is "
+                "given); run the shift suites in a separate eval"
             )
         if "clean" in names and data is None:
             raise ShiftbenchError("clean with --imagenet-c needs --data (the clean images)")
+        if jpeg_like_release:
+            raise ShiftbenchError("--jpeg-like-release is for corruptions made on the fly")
         if data is not None:
             check_data_root(data)
         return imagenet_c
-    if imagenet_c is not None:
-        raise ShiftbenchError("--imagenet-c is read by --suite corruption")
     if data is None:
         raise ShiftbenchError("--data is required (an image folder, one sub-folder per class)")
     return check_data_root(data)

@@ -21,7 +21,8 @@ class EvalConfig:
     """Options of one evaluation; recorded whole in results.json so the run can be repeated.
 
     `batch_size` counts views per forward pass (and images per decoding batch).
-    `attack_radius`/`attack_step` left as None take the suite defaults for `attack_mode`.
+    `attack_radius`/`attack_step` left as None take the suite defaults for `attack_mode`;
+    `corruptions` None takes every corruption available (on the fly, or on disk).
     """
 
     suites: tuple[str, ...] = DEFAULT_SUITES
@@ -38,6 +39,9 @@ class EvalConfig:
     amp: str = "none"
     channels_last: bool = False
     compile: bool = False
+    corruptions: tuple[str, ...] | None = None
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    jpeg_like_release: bool = False
 
     def __post_init__(self) -> None:
         checks = [
@@ -63,4 +67,6 @@ class EvalConfig:
         """JSON-ready copy of every option."""
         out = asdict(self)
         out["suites"] = list(self.suites)
+        out["corruptions"] = list(self.corruptions) if self.corruptions else None
+        out["severities"] = list(self.severities)
         return out

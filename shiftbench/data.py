@@ -156,13 +156,15 @@ Draws = Callable[[int], dict[str, torch.Tensor]]
 @dataclass
 class CanvasBatch:
     """Decoded canvases of a batch of images, with labels, ids, per-image random draws of
-    each suite (stacked per suite), and the files that could not be decoded."""
+    each suite (stacked per suite), and the files that could not be decoded. After `to`,
+    `host_draws` keeps the draws on the CPU too, for suites that read them on the host."""
 
     canvases: torch.Tensor
     labels: torch.Tensor
     indices: torch.Tensor
     draws: dict[str, torch.Tensor]
     skipped: list[tuple[str, str]]
+    host_draws: dict[str, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return int(self.indices.numel())
@@ -185,6 +187,7 @@ class CanvasBatch:
             self.indices,
             {k: v.to(device, non_blocking=True) for k, v in self.draws.items()},
             self.skipped,
+            self.draws,
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -12,69 +11,17 @@ import torch
 from .api import evaluate
 from .config import EvalConfig
 from .console import note, progress_bar, warn
-from .corruptions import ALL, BENCHMARK, EXTRA, SEVERITIES, scan_imagenet_c, score
+from .corruptions import ALL, scan_imagenet_c
 from .data import scan_image_folder
 from .engine import resolve_device, run_pass
 from .errors import ShiftbenchError
 from .models import LoadedModel
 from .results import EvalResult, environment
-from .stats import rate
-from .suites import Curve, Metric
-from .suites.base import percent, percent_curve
 from .suites.clean import CleanSuite
+from .suites.corruption import corruption_metrics
 from .views import Geometry
 
 IMAGENET_C_SIZE = 224  # side of the released ImageNet-C images
-
-
-def _corruption_metrics(
-    errors: dict[str, dict[int, torch.Tensor]], clean_error: float | None
-) -> tuple[list[Metric], list[Curve], dict]:
-    """Per-severity errors with intervals, CE/mCE (point values), curves over severity."""
-    metrics: list[Metric] = []
-    curves: list[Curve] = []
-    for name, by_severity in errors.items():
-        estimates = []
-        for severity, wrong in sorted(by_severity.items()):
-            estimate = rate(wrong)
-            metrics.append(percent("corruption", f"error.{name}.{severity}", estimate, False))
-            estimates.append(estimate)
-        curves.append(
-            percent_curve(
-                "corruption", f"error.{name}", "severity", sorted(by_severity), estimates, False
-            )
-        )
-    fractions = {
-        name: {s: float(w.float().mean()) for s, w in by_severity.items()}
-        for name, by_severity in errors.items()
-    }
-    scores = score(fractions, clean_error)
-    count = {
-        name: sum(int(w.numel()) for w in by_severity.values())
-        for name, by_severity in errors.items()
-    }
-
-    def point(name: str, value: float, n: int) -> Metric:
-        return Metric("corruption", name, 100 * value, math.nan, math.nan, n, False)
-
-    for name, value in scores.ce.items():
-        metrics.append(point(f"ce.{name}", value, count[name]))
-    for name, value in scores.relative_ce.items():
-        metrics.append(point(f"relative_ce.{name}", value, count[name]))
-    benchmark_n = sum(count[n] for n in scores.ce if n in BENCHMARK)
-    if scores.mce is not None:
-        metrics.append(point("mce", scores.mce, benchmark_n))
-    if scores.relative_mce is not None:
-        metrics.append(point("relative_mce", scores.relative_mce, benchmark_n))
-    if scores.extra_mean_error is not None:
-        extra_n = sum(count[n] for n in scores.ce if n in EXTRA)
-        metrics.append(point("extra_error", scores.extra_mean_error, extra_n))
-    settings = {
-        "mce_over": [n for n in BENCHMARK if n in scores.ce],
-        "left_out_of_means": scores.incomplete,
-        "clean_error": clean_error,
-    }
-    return metrics, curves, settings
 
 
 def evaluate_imagenet_c(
@@ -82,8 +29,6 @@ def evaluate_imagenet_c(
     root: str | Path,
     config: EvalConfig | None = None,
     clean_data: str | Path | None = None,
-    corruptions: tuple[str, ...] = ALL,
-    severities: tuple[int, ...] = SEVERITIES,
     verbose: bool = False,
     stored_size: int = IMAGENET_C_SIZE,
 ) -> EvalResult:
@@ -96,7 +41,7 @@ def evaluate_imagenet_c(
     reported and left out of the means.
     """
     config = config or EvalConfig(suites=("corruption",))
-    sets = scan_imagenet_c(root, corruptions, severities)
+    sets = scan_imagenet_c(root, config.corruptions or ALL, config.severities)
     size = model.preprocess.input_size
     if size > stored_size:
         raise ShiftbenchError(
@@ -146,7 +91,7 @@ def evaluate_imagenet_c(
             seconds += outcome.seconds
             views += outcome.views
     clean_error = None if clean is None else 1 - clean.metric("clean.top1").value / 100
-    metrics, curves, settings = _corruption_metrics(errors, clean_error)
+    metrics, curves, settings = corruption_metrics(errors, clean_error)
     device = resolve_device(config.device)
     return EvalResult(
         model=model.describe(),

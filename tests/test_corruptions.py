@@ -113,7 +113,10 @@ def test_errors_and_ce_match_a_naive_loop(tmp_path: Path) -> None:
     model = LinearProbe(size, 3)
     # the model input is smaller than the stored images: centre crop, never resize
     result = evaluate_imagenet_c(
-        wrap(model, size), root, config(), corruptions=("fog", "contrast"), stored_size=stored
+        wrap(model, size),
+        root,
+        config(corruptions=("fog", "contrast")),
+        stored_size=stored,
     )
     top = (stored - size) // 2
     for name in ("fog", "contrast"):
@@ -168,7 +171,6 @@ def test_cli_corruption_from_disk_with_clean_data(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--suite", "corruption"], "pass --imagenet-c ROOT"),
         (["--suite", "corruption,consistency", "--imagenet-c", "."], "runs alone"),
         (
             ["--suite", "corruption", "--imagenet-c", ".", "--corruptions", "rain"],
@@ -194,3 +196,96 @@ def test_model_larger_than_the_stored_images_is_an_error(tmp_path: Path) -> None
     root = make_tree(tmp_path, ("fog",), severities=(1,))
     with pytest.raises(ShiftbenchError, match="takes 300 px but ImageNet-C images are 224 px"):
         evaluate_imagenet_c(wrap(LinearProbe(300, 3), 300), root, config())
+
+
+def test_on_the_fly_suite_matches_a_naive_loop(tmp_path: Path) -> None:
+    from shiftbench import evaluate
+    from shiftbench.corruptions import corrupt
+    from shiftbench.data import load_canvas
+    from shiftbench.suites import SUITES
+    from shiftbench.views import Geometry
+
+    root = write_folder(tmp_path, classes=5, per_class=2, size=(30, 36))
+    model = LinearProbe(16, 5)
+    cfg = config(
+        suites=("corruption",),
+        corruptions=("gaussian_noise", "contrast", "pixelate"),
+        severities=(1, 4),
+        batch_size=7,
+    )
+    result = evaluate(wrap(model, 16), root, cfg)
+    suite = SUITES["corruption"](Geometry(16, 8), cfg)
+    assert suite.plan[0] == ("clean", 0) and len(suite.plan) == 7
+    c = Geometry(16, 8).centre
+    expected = []
+    for item in sorted(scan_items(root)):
+        index, path, label = item
+        window = load_canvas(root / path, 24, "bilinear")[None, :, c : c + 16, c : c + 16]
+        seeds = suite.draws(index).tolist()
+        row = []
+        for block, (name, severity) in enumerate(suite.plan):
+            if name == "clean":
+                x = window.float() / 255
+            else:
+                generator = [torch.Generator().manual_seed(seeds[block])]
+                x = corrupt(window, name, severity, generator)
+            with torch.no_grad():
+                row.append(int(model(x).argmax()) == label)
+        expected.append(row)
+    assert result.records["corruption.correct"].tolist() == expected
+    errors = 1 - np.array(expected)[:, 1:].mean(axis=0)
+    first = result.metric("corruption.error.gaussian_noise.1").value
+    assert first == pytest.approx(100 * errors[0])
+    assert result.metric("corruption.clean_top1").value == pytest.approx(
+        100 * np.mean(np.array(expected)[:, 0])
+    )
+
+
+def scan_items(root: Path) -> list[tuple[int, str, int]]:
+    from shiftbench import scan_image_folder
+
+    return [(i.index, i.path, i.label) for i in scan_image_folder(root, 5).items]
+
+
+def test_on_the_fly_results_do_not_depend_on_batching(tmp_path: Path) -> None:
+    from shiftbench import evaluate
+
+    root = write_folder(tmp_path, per_class=3)
+    model = wrap(LinearProbe(16, 3), 16)
+    common = {"suites": ("corruption",), "corruptions": ("shot_noise", "impulse_noise")}
+    a = evaluate(model, root, config(**common, severities=(2,), batch_size=1))
+    b = evaluate(model, root, config(**common, severities=(2,), batch_size=64, workers=2))
+    assert torch.equal(a.records["corruption.pred"], b.records["corruption.pred"])
+
+
+def test_release_step_equals_pil_jpeg_85() -> None:
+    from io import BytesIO
+
+    from shiftbench.suites.corruption import like_release
+
+    x = torch.rand(2, 3, 32, 32)
+    ours = like_release(x)
+    for i in range(2):
+        pixels = np.uint8(x[i].permute(1, 2, 0).numpy() * 255)
+        buffer = BytesIO()
+        Image.fromarray(pixels).save(buffer, "JPEG", quality=85, optimize=True)
+        expected = np.asarray(Image.open(buffer), dtype=np.float64) / 255
+        np.testing.assert_allclose(ours[i].permute(1, 2, 0).numpy(), expected, atol=1e-6)
+
+
+def test_cli_on_the_fly(tmp_path: Path) -> None:
+    data = write_folder(tmp_path / "data", per_class=2)
+    out = tmp_path / "out"
+    args = [
+        "eval", "test_resnet", "--no-pretrained", "--num-classes", "3", "--img-size", "32",
+        "--max-shift", "8", "-j", "0", "--data", str(data), "--suite", "corruption",
+        "--corruptions", "contrast,brightness", "--jpeg-like-release", "--out", str(out),
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "results.json").read_text())
+    keys = {m["key"] for m in meta["metrics"]}
+    assert {"corruption.mce", "corruption.relative_mce", "corruption.ce.contrast"} <= keys
+    assert meta["suites"]["corruption"]["jpeg_like_release"] is True
+    missing = runner.invoke(app, [*args[:-5], "--corruptions", "fog", "--out", str(out)])
+    assert missing.exit_code == 2 and "not available on the fly yet: fog" in missing.stderr

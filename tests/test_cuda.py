@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from shiftbench import evaluate, load_model
-from shiftbench.suites import SUITES
+from shiftbench.suites import parse_suite_names
 
 from .helpers import LinearProbe, config, wrap, write_folder
+
+ALL_SHIFT = parse_suite_names("all")
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def test_cuda_records_equal_cpu_records(tmp_path: Path) -> None:
     root = write_folder(tmp_path, per_class=6)
     model = LinearProbe(16, 3)
-    cfg = dict(suites=tuple(SUITES), attack_radius=4, attack_step=2, workers=2)
+    cfg = dict(suites=ALL_SHIFT, attack_radius=4, attack_step=2, workers=2)
     cpu = evaluate(wrap(model, 16), root, config(device="cpu", **cfg))
     gpu = evaluate(wrap(model, 16), root, config(device="cuda", **cfg))
     assert gpu.environment["device"].startswith("cuda")
@@ -33,9 +35,9 @@ def test_cuda_records_equal_cpu_records(tmp_path: Path) -> None:
 def test_amp_channels_last_on_cuda(tmp_path: Path, amp: str) -> None:
     root = write_folder(tmp_path, per_class=4)
     model = load_model("test_resnet", pretrained=False, num_classes=3, img_size=32)
-    plain = evaluate(model, root, config(device="cuda", suites=tuple(SUITES)))
+    plain = evaluate(model, root, config(device="cuda", suites=ALL_SHIFT))
     fast = evaluate(
-        model, root, config(device="cuda", suites=tuple(SUITES), amp=amp, channels_last=True)
+        model, root, config(device="cuda", suites=ALL_SHIFT, amp=amp, channels_last=True)
     )
     agree = (fast.records["diagonal.pred"] == plain.records["diagonal.pred"]).float().mean()
     assert agree > 0.9
@@ -61,11 +63,11 @@ def test_antialiased_models_on_cuda_with_amp_and_channels_last(tmp_path: Path, s
     model = load_model(
         "tv/resnet18", pretrained=False, num_classes=3, img_size=64, antialias=conversion
     )
-    cpu = evaluate(model, root, config(device="cpu", suites=tuple(SUITES)))
+    cpu = evaluate(model, root, config(device="cpu", suites=ALL_SHIFT))
     fast = evaluate(
         model,
         root,
-        config(device="cuda", suites=tuple(SUITES), amp="bf16", channels_last=True),
+        config(device="cuda", suites=ALL_SHIFT, amp="bf16", channels_last=True),
     )
     assert [m.key for m in fast.metrics] == [m.key for m in cpu.metrics]
     agree = (fast.records["diagonal.pred"] == cpu.records["diagonal.pred"]).float().mean()

@@ -12,13 +12,14 @@ from PIL import Image
 
 from shiftbench import evaluate, scan_image_folder
 from shiftbench.data import load_canvas
-from shiftbench.suites import SUITES
+from shiftbench.suites import SUITES, parse_suite_names
 from shiftbench.suites.base import image_generator
 from shiftbench.suites.translation import ring_offsets
 from shiftbench.views import Geometry
 
 from .helpers import Blind, LinearProbe, PixelReader, config, wrap, write_folder
 
+ALL_SHIFT = parse_suite_names("all")
 SIZE = 16
 SHIFT = 8
 
@@ -76,7 +77,7 @@ def probe_run(tmp_path_factory: pytest.TempPathFactory):
     root = write_folder(tmp_path_factory.mktemp("probe"), classes=7, per_class=2)
     model = LinearProbe(SIZE, 7)
     result = evaluate(
-        wrap(model, SIZE), root, config(suites=tuple(SUITES), attack_radius=4, attack_step=2)
+        wrap(model, SIZE), root, config(suites=ALL_SHIFT, attack_radius=4, attack_step=2)
     )
     return root, model, result
 
@@ -199,7 +200,7 @@ def test_ring_offsets_cover_grid_once() -> None:
 
 
 def test_blind_model_is_perfectly_consistent(folder: Path) -> None:
-    result = evaluate(wrap(Blind(3), SIZE), folder, config(suites=tuple(SUITES)))
+    result = evaluate(wrap(Blind(3), SIZE), folder, config(suites=ALL_SHIFT))
     assert result.metric("consistency").value == 100.0
     assert result.metric("circular").value == 100.0
     assert result.metric("diagonal.flip_rate").value == 0.0
@@ -210,7 +211,7 @@ def test_blind_model_is_perfectly_consistent(folder: Path) -> None:
 
 def test_constant_images_are_consistent_under_any_model(tmp_path: Path) -> None:
     root = write_folder(tmp_path, constant=True)
-    result = evaluate(wrap(LinearProbe(SIZE, 3), SIZE), root, config(suites=tuple(SUITES)))
+    result = evaluate(wrap(LinearProbe(SIZE, 3), SIZE), root, config(suites=ALL_SHIFT))
     assert result.metric("consistency").value == 100.0
     assert result.metric("circular").value == 100.0
     assert result.metric("diagonal.flip_rate").value == 0.0
@@ -238,7 +239,7 @@ def test_same_seed_same_numbers_for_any_batch_size_or_worker_count(probe_run) ->
     root, model, reference = probe_run
     for batch_size, workers in ((1, 0), (7, 2), (64, 0)):
         cfg = config(
-            suites=tuple(SUITES),
+            suites=ALL_SHIFT,
             attack_radius=4,
             attack_step=2,
             batch_size=batch_size,

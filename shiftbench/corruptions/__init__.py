@@ -10,6 +10,7 @@ import torch
 from ..errors import ShiftbenchError
 from . import blur, digital, noise, weather
 from .disk import CorruptedSets, parse_corruptions, parse_severities, scan_imagenet_c
+from .generators import Generators
 from .scores import CorruptionScores, score
 from .tables import ALEXNET_ERRORS, ALL, BENCHMARK, DESCRIPTIONS, EXTRA, GROUPS, SEVERITIES
 
@@ -21,6 +22,7 @@ __all__ = [
     "EXTRA",
     "FUNCTIONS",
     "GROUPS",
+    "RANDOM",
     "SEVERITIES",
     "CorruptedSets",
     "CorruptionScores",
@@ -32,7 +34,8 @@ __all__ = [
 ]
 
 
-Corruption = Callable[[torch.Tensor, int, torch.Generator | None], torch.Tensor]
+Corruption = Callable[[torch.Tensor, int, Generators], torch.Tensor]
+RANDOM = frozenset({"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"})
 
 FUNCTIONS: dict[str, Corruption] = {
     "gaussian_noise": noise.gaussian_noise,
@@ -51,11 +54,12 @@ FUNCTIONS: dict[str, Corruption] = {
 
 
 def corrupt(
-    images: torch.Tensor, name: str, severity: int, generator: torch.Generator | None = None
+    images: torch.Tensor, name: str, severity: int, generator: Generators = None
 ) -> torch.Tensor:
     """One ImageNet-C corruption of a batch: `images` [N, 3, H, W], uint8 or float in [0, 1],
     square, on any device; returns float in [0, 1] on the same device. Random corruptions
-    draw from `generator` (on the images' device), so a seeded generator repeats them."""
+    draw from `generator` (on the images' device), or from one generator per image when given
+    a list, so that each image's result depends on its own generator only."""
     if name not in ALL:
         raise ShiftbenchError(f"unknown corruption '{name}'; choose from {', '.join(ALL)}")
     if name not in FUNCTIONS:

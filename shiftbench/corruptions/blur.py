@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .generators import Generators
+
 GAUSSIAN_SIGMA = (1, 2, 3, 4, 6)
 DEFOCUS = ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5))
 ZOOMS = (
@@ -42,9 +44,7 @@ def gaussian_filter(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return _depthwise(x, taps[:, None], (0, 0, radius, radius), "replicate")
 
 
-def gaussian_blur(
-    x: torch.Tensor, severity: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def gaussian_blur(x: torch.Tensor, severity: int, generator: Generators = None) -> torch.Tensor:
     """Gaussian blur with sigma 1 2 3 4 6."""
     return gaussian_filter(x, GAUSSIAN_SIGMA[severity - 1]).clamp(0, 1)
 
@@ -71,9 +71,7 @@ def disk_kernel(radius: int, alias_blur: float) -> torch.Tensor:
     return torch.from_numpy(blurred.astype(np.float32))
 
 
-def defocus_blur(
-    x: torch.Tensor, severity: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def defocus_blur(x: torch.Tensor, severity: int, generator: Generators = None) -> torch.Tensor:
     """Filter each channel with the disk kernel, borders reflected (OpenCV's reflect-101)."""
     kernel = disk_kernel(*DEFOCUS[severity - 1])
     half = (kernel.shape[0] - 1) // 2
@@ -99,9 +97,7 @@ def clipped_zoom(x: torch.Tensor, factor: float) -> torch.Tensor:
     return zoomed[..., trim : trim + size, trim : trim + size]
 
 
-def zoom_blur(
-    x: torch.Tensor, severity: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def zoom_blur(x: torch.Tensor, severity: int, generator: Generators = None) -> torch.Tensor:
     """Average of the image and its zooms about the centre by the severity's factors."""
     factors = zoom_factors(severity)
     total = x.clone()

@@ -9,22 +9,29 @@ from .base import Curve, Metric, Suite
 from .circular import CircularSuite
 from .clean import CleanSuite
 from .consistency import ConsistencySuite
+from .corruption import CorruptionSuite
 from .diagonal import DiagonalSuite
 from .translation import TranslationSuite
 
-SUITES: dict[str, type[Suite]] = {
-    cls.name: cls
-    for cls in (CleanSuite, ConsistencySuite, DiagonalSuite, CircularSuite, TranslationSuite)
-}
+SHIFT_SUITES = (CleanSuite, ConsistencySuite, DiagonalSuite, CircularSuite, TranslationSuite)
+SUITES: dict[str, type[Suite]] = {cls.name: cls for cls in (*SHIFT_SUITES, CorruptionSuite)}
 
-__all__ = ["SUITES", "Curve", "Metric", "Suite", "build_suites", "parse_suite_names"]
+__all__ = [
+    "SHIFT_SUITES",
+    "SUITES",
+    "Curve",
+    "Metric",
+    "Suite",
+    "build_suites",
+    "parse_suite_names",
+]
 
 
 def parse_suite_names(text: str) -> tuple[str, ...]:
-    """`"clean,consistency"` or `"all"` to registered suite names, in registry order."""
+    """`"clean,consistency"` or `"all"` (every shift suite) to suite names, in registry order."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if names == ["all"]:
-        return tuple(SUITES)
+        return tuple(cls.name for cls in SHIFT_SUITES)
     unknown = [n for n in names if n not in SUITES]
     if unknown or not names:
         raise ShiftbenchError(

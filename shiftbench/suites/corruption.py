@@ -1,0 +1,191 @@
+"""Corruption robustness: ImageNet-C corruptions of the centre window, generated on the device.
+
+Each image's centre window (Resize(S+M) + CenterCrop(S): Resize(256) + CenterCrop(224) at
+224) is corrupted by every requested corruption and severity with the original ImageNet-C
+parameters; random corruptions draw from one generator per image, corruption and severity,
+seeded from (seed, suite, image index), so results do not depend on batching. The clean
+window is scored in the same pass, for relative CE.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..config import EvalConfig
+from ..corruptions import ALL, BENCHMARK, EXTRA, FUNCTIONS, RANDOM, corrupt, score
+from ..data import CanvasBatch
+from ..errors import ShiftbenchError
+from ..stats import rate
+from ..views import Geometry, Views, crop_views
+from .base import Curve, Metric, Run, Suite, classify, percent, percent_curve
+
+RELEASE_JPEG_QUALITY = 85
+
+
+def like_release(x: torch.Tensor) -> torch.Tensor:
+    """What the released files went through: truncation to uint8, then JPEG at quality 85."""
+    from torchvision.io import decode_jpeg, encode_jpeg
+
+    images = list((x * 255.0).clamp(0, 255).to(torch.uint8).unbind(0))
+    decoded = decode_jpeg(encode_jpeg(images, quality=RELEASE_JPEG_QUALITY), device=x.device)
+    return torch.stack(decoded).float() / 255.0
+
+
+class CorruptedViews(Views):
+    """Windows [B, 3, S, S] under each (corruption, severity) of `plan`, block after block;
+    the first block, ("clean", 0), is the window itself."""
+
+    def __init__(
+        self,
+        windows: torch.Tensor,
+        plan: list[tuple[str, int]],
+        seeds: torch.Tensor,
+        release_jpeg: bool,
+    ) -> None:
+        self.windows = windows
+        self.plan = plan
+        self.seeds = seeds.tolist()
+        self.release_jpeg = release_jpeg
+
+    def __len__(self) -> int:
+        return len(self.plan) * self.windows.shape[0]
+
+    def _block(self, block: int, first: int, last: int) -> torch.Tensor:
+        name, severity = self.plan[block]
+        x = self.windows[first:last]
+        if name == "clean":
+            return x.float() / 255.0
+        generators = None
+        if name in RANDOM:
+            device = x.device
+            generators = [
+                torch.Generator(device=device).manual_seed(self.seeds[i][block])
+                for i in range(first, last)
+            ]
+        out = corrupt(x, name, severity, generators)
+        return like_release(out) if self.release_jpeg else out
+
+    def materialize(self, start: int, stop: int) -> torch.Tensor:
+        count = self.windows.shape[0]
+        parts = []
+        for block in range(start // count, (stop - 1) // count + 1):
+            first = max(start - block * count, 0)
+            last = min(stop - block * count, count)
+            parts.append(self._block(block, first, last))
+        return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+class CorruptionSuite(Suite):
+    """Top-1 error under each corruption and severity, CE, mCE and relative mCE."""
+
+    name = "corruption"
+    headline = "mce"
+    needs_shift = False
+    description = "ImageNet-C corruptions of the centre window made on the fly; CE, mCE vs AlexNet"
+
+    def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
+        super().__init__(geometry, config)
+        wanted = config.corruptions or tuple(n for n in ALL if n in FUNCTIONS)
+        unavailable = [n for n in wanted if n not in FUNCTIONS]
+        if unavailable:
+            raise ShiftbenchError(
+                f"not available on the fly yet: {', '.join(unavailable)} (their released files "
+                "are: --imagenet-c ROOT)"
+            )
+        self.corruptions = wanted
+        self.severities = config.severities
+        self.release_jpeg = config.jpeg_like_release
+        self.plan = [("clean", 0)] + [(c, s) for c in wanted for s in self.severities]
+
+    def settings(self) -> dict:
+        return {
+            "corruptions": list(self.corruptions),
+            "severities": list(self.severities),
+            "jpeg_like_release": self.release_jpeg,
+            "not_available_on_the_fly": [n for n in ALL if n not in FUNCTIONS],
+        }
+
+    def draws(self, index: int) -> torch.Tensor:
+        """One seed per plan entry for image `index`."""
+        return torch.randint(0, 2**62, (len(self.plan),), generator=self.generator(index))
+
+    def run(self, batch: CanvasBatch) -> Run:
+        count = len(batch)
+        device = batch.canvases.device
+        centre = torch.full((count,), self.geometry.centre, device=device)
+        slot = torch.arange(count, device=device)
+        windows = crop_views(batch.canvases, slot, centre, centre, self.geometry.size)
+        views = CorruptedViews(
+            windows.materialize(0, count), self.plan, batch.host_draws[self.name], self.release_jpeg
+        )
+        logits = yield views
+        scored = classify(logits, batch.labels.repeat(len(self.plan)))
+        shape = (len(self.plan), count)
+        self.keep(
+            batch.indices,
+            pred=scored.pred.view(shape).T,
+            correct=scored.correct1.view(shape).T,
+        )
+
+    def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
+        correct = records["correct"]
+        clean_error = 1.0 - float(correct[:, 0].float().mean())
+        errors: dict[str, dict[int, torch.Tensor]] = {}
+        for column, (name, severity) in enumerate(self.plan[1:], start=1):
+            errors.setdefault(name, {})[severity] = ~correct[:, column]
+        metrics, curves, _ = corruption_metrics(errors, clean_error)
+        clean = percent(self.name, "clean_top1", rate(correct[:, 0]))
+        return [clean, *metrics], curves
+
+
+def corruption_metrics(
+    errors: dict[str, dict[int, torch.Tensor]], clean_error: float | None
+) -> tuple[list[Metric], list[Curve], dict]:
+    """Metrics of the corruption suite from per-image misses by corruption and severity:
+    errors with Wilson intervals, CE/mCE and relative forms (point values), curves."""
+    metrics: list[Metric] = []
+    curves: list[Curve] = []
+    for name, by_severity in errors.items():
+        estimates = []
+        for severity, wrong in sorted(by_severity.items()):
+            estimate = rate(wrong)
+            metrics.append(percent("corruption", f"error.{name}.{severity}", estimate, False))
+            estimates.append(estimate)
+        curves.append(
+            percent_curve(
+                "corruption", f"error.{name}", "severity", sorted(by_severity), estimates, False
+            )
+        )
+    fractions = {
+        name: {s: float(w.float().mean()) for s, w in by_severity.items()}
+        for name, by_severity in errors.items()
+    }
+    scores = score(fractions, clean_error)
+    count = {
+        name: sum(int(w.numel()) for w in by_severity.values())
+        for name, by_severity in errors.items()
+    }
+
+    def point(name: str, value: float, n: int) -> Metric:
+        return Metric("corruption", name, 100 * value, math.nan, math.nan, n, False)
+
+    for name, value in scores.ce.items():
+        metrics.append(point(f"ce.{name}", value, count[name]))
+    for name, value in scores.relative_ce.items():
+        metrics.append(point(f"relative_ce.{name}", value, count[name]))
+    benchmark_n = sum(count[n] for n in scores.ce if n in BENCHMARK)
+    if scores.mce is not None:
+        metrics.append(point("mce", scores.mce, benchmark_n))
+    if scores.relative_mce is not None:
+        metrics.append(point("relative_mce", scores.relative_mce, benchmark_n))
+    if scores.extra_mean_error is not None:
+        extra_n = sum(count[n] for n in scores.ce if n in EXTRA)
+        metrics.append(point("extra_error", scores.extra_mean_error, extra_n))
+    settings = {
+        "mce_over": [n for n in BENCHMARK if n in scores.ce],
+        "left_out_of_means": scores.incomplete,
+        "clean_error": clean_error,
+    }
+    return metrics, curves, settings
