@@ -35,7 +35,7 @@ __all__ = [
 
 
 Corruption = Callable[[torch.Tensor, int, Generators], torch.Tensor]
-RANDOM = frozenset({"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"})
+RANDOM = frozenset({"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "fog"})
 
 FUNCTIONS: dict[str, Corruption] = {
     "gaussian_noise": noise.gaussian_noise,
@@ -46,6 +46,7 @@ FUNCTIONS: dict[str, Corruption] = {
     "defocus_blur": blur.defocus_blur,
     "zoom_blur": blur.zoom_blur,
     "brightness": weather.brightness,
+    "fog": weather.fog,
     "contrast": digital.contrast,
     "pixelate": digital.pixelate,
     "jpeg_compression": digital.jpeg_compression,
