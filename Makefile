@@ -8,6 +8,8 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# the frost photographs of ImageNet-C, shipped by imagecorruptions (never imported)
+	$(PY) -m pip install --quiet --no-deps 'imagecorruptions==1.1.2'
 	touch $@
 
 lint: $(VENV)/.installed

@@ -35,7 +35,9 @@ __all__ = [
 
 
 Corruption = Callable[[torch.Tensor, int, Generators], torch.Tensor]
-RANDOM = frozenset({"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "fog"})
+RANDOM = frozenset(
+    {"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "fog", "frost"}
+)
 
 FUNCTIONS: dict[str, Corruption] = {
     "gaussian_noise": noise.gaussian_noise,
@@ -47,6 +49,7 @@ FUNCTIONS: dict[str, Corruption] = {
     "zoom_blur": blur.zoom_blur,
     "brightness": weather.brightness,
     "fog": weather.fog,
+    "frost": weather.frost,
     "contrast": digital.contrast,
     "pixelate": digital.pixelate,
     "jpeg_compression": digital.jpeg_compression,

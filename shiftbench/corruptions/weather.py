@@ -1,16 +1,24 @@
-"""Weather corruptions: brightness, fog."""
+"""Weather corruptions: brightness, fog, frost."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from functools import lru_cache
+from pathlib import Path
 
 import torch
+from PIL import Image
 
+from ..errors import ShiftbenchError
 from .color import hsv_to_rgb, rgb_to_hsv
 from .generators import Generators, sample
 
 BRIGHTNESS = (0.1, 0.2, 0.3, 0.4, 0.5)
 FOG = ((1.5, 2.0), (2.0, 2.0), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4))
+FROST = ((1.0, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))
+# the original draws np.random.randint(5): the sixth photograph is never used
+FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg")
 
 
 def brightness(x: torch.Tensor, severity: int, generator: Generators = None) -> torch.Tensor:
@@ -64,3 +72,60 @@ def fog(x: torch.Tensor, severity: int, generator: Generators = None) -> torch.T
     peak = x.flatten(1).amax(dim=1)[:, None, None, None]
     fogged = x + strength * haze.to(x.dtype)
     return (fogged * peak / (peak + strength)).clamp(0, 1)
+
+
+def frost_folder() -> Path:
+    """The original frost photographs, as shipped by the imagecorruptions package (located,
+    never imported: it fails to import on current setuptools)."""
+    spec = importlib.util.find_spec("imagecorruptions")
+    folder = None
+    if spec is not None and spec.submodule_search_locations:
+        folder = Path(next(iter(spec.submodule_search_locations))) / "frost"
+    if folder is None or not all((folder / name).is_file() for name in FROST_FILES):
+        raise ShiftbenchError(
+            "frost needs the original frost photographs: pip install --no-deps imagecorruptions"
+        )
+    return folder
+
+
+@lru_cache(maxsize=4)
+def frost_photos(device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The five frost photographs as uint8 [3, H, W] RGB tensors on `device`."""
+    folder = frost_folder()
+    photos = []
+    for name in FROST_FILES:
+        with Image.open(folder / name) as image:
+            pixels = torch.frombuffer(bytearray(image.convert("RGB").tobytes()), dtype=torch.uint8)
+            photos.append(pixels.view(image.height, image.width, 3).permute(2, 0, 1).to(device))
+    return tuple(photos)
+
+
+def frost_with(x: torch.Tensor, severity: int, choices: list[tuple[int, int, int]]) -> torch.Tensor:
+    """Frost given each image's (photograph, top, left): c0 * x + c1 * the photograph's crop,
+    in 0..255."""
+    image_weight, frost_weight = FROST[severity - 1]
+    photos = frost_photos(x.device)
+    size = x.shape[-1]
+    crops = torch.stack(
+        [photos[i][:, top : top + size, left : left + size] for i, top, left in choices]
+    ).to(x.dtype)
+    return ((image_weight * x * 255.0 + frost_weight * crops).clamp(0, 255)) / 255.0
+
+
+def frost(x: torch.Tensor, severity: int, generator: Generators = None) -> torch.Tensor:
+    """A random crop of one of five frost photographs mixed in (weights c0, c1)."""
+    photos = frost_photos(x.device)
+    size = x.shape[-1]
+    if any(min(p.shape[1:]) <= size for p in photos):
+        raise ShiftbenchError(f"frost photographs are too small for {size}px images")
+
+    def draw(shape: tuple[int, ...], g: torch.Generator | None) -> torch.Tensor:
+        return torch.rand(shape, generator=g, dtype=torch.float64)
+
+    uniforms = sample(x.shape[0], (3,), generator, draw).tolist()
+    choices = []
+    for u_photo, u_top, u_left in uniforms:
+        index = int(u_photo * len(photos))
+        height, width = photos[index].shape[1:]
+        choices.append((index, int(u_top * (height - size)), int(u_left * (width - size))))
+    return frost_with(x, severity, choices)
