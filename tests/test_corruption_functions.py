@@ -208,8 +208,9 @@ def test_random_corruptions_match_the_originals_psnr(photos, name: str) -> None:
 # Not ordered by PSNR in the original parameters: saturate (severities 1-2 desaturate, 3-5
 # oversaturate); frost (3 and 4 differ only in the image weight, .7 -> .65, which with the same
 # crop raises the PSNR); fog (3 and 4 share the haze strength 2.5 and differ only in the
-# fractal's roughness, so their PSNRs are equal within noise).
-UNORDERED = {"saturate", "frost", "fog"}
+# fractal's roughness, so their PSNRs are equal within noise); elastic_transform (1 and 2
+# are large smooth warps, 3 to 5 small local ones: AlexNet's errors .53 .70 .56 .64 .81).
+UNORDERED = {"saturate", "frost", "fog", "elastic_transform"}
 
 
 @pytest.mark.parametrize("name", sorted(set(FUNCTIONS) - UNORDERED))
@@ -218,9 +219,12 @@ def test_damage_grows_with_severity(photos, name: str) -> None:
     assert scores == sorted(scores, reverse=True), f"{name}: PSNR {scores}"
 
 
-@pytest.mark.parametrize("name", ["frost", "fog"])
-def test_damage_grows_from_mild_to_severe(photos, name: str) -> None:
-    scores = [mean_psnr(photos, name, s) for s in (1, 2, 3, 5)]
+@pytest.mark.parametrize(
+    ("name", "severities"),
+    [("frost", (1, 2, 3, 5)), ("fog", (1, 2, 3, 5)), ("elastic_transform", (3, 4, 5))],
+)
+def test_damage_grows_where_the_parameters_are_ordered(photos, name: str, severities) -> None:
+    scores = [mean_psnr(photos, name, s) for s in severities]
     assert scores == sorted(scores, reverse=True)
 
 
@@ -285,3 +289,61 @@ def test_frost_without_the_photographs_says_what_to_install(monkeypatch) -> None
     with pytest.raises(ShiftbenchError, match="pip install --no-deps imagecorruptions"):
         corrupt(torch.rand(1, 3, 32, 32), "frost", 1)
     weather.frost_photos.cache_clear()
+
+
+def elastic_reference(image: Image.Image, severity: int, affine_noise, dx_noise, dy_noise):
+    """The original elastic transform with its random numbers given."""
+    from scipy.ndimage import map_coordinates
+
+    c = [
+        (244 * 2, 244 * 0.7, 244 * 0.1),
+        (244 * 2, 244 * 0.08, 244 * 0.2),
+        (244 * 0.05, 244 * 0.01, 244 * 0.02),
+        (244 * 0.07, 244 * 0.01, 244 * 0.02),
+        (244 * 0.12, 244 * 0.01, 244 * 0.02),
+    ][severity - 1]
+    image = np.array(image, dtype=np.float32) / 255.0
+    shape = image.shape
+    shape_size = shape[:2]
+    center_square = np.float32(shape_size) // 2
+    square_size = min(shape_size) // 3
+    pts1 = np.float32(
+        [
+            center_square + square_size,
+            [center_square[0] + square_size, center_square[1] - square_size],
+            center_square - square_size,
+        ]
+    )
+    pts2 = pts1 + affine_noise.astype(np.float32)
+    matrix = cv2.getAffineTransform(pts1, pts2)
+    image = cv2.warpAffine(image, matrix, shape_size[::-1], borderMode=cv2.BORDER_REFLECT_101)
+    dx = (gaussian(dx_noise, c[1], mode="reflect", truncate=3) * c[0]).astype(np.float32)
+    dy = (gaussian(dy_noise, c[1], mode="reflect", truncate=3) * c[0]).astype(np.float32)
+    dx, dy = dx[..., np.newaxis], dy[..., np.newaxis]
+    x, y, z = np.meshgrid(np.arange(shape[1]), np.arange(shape[0]), np.arange(shape[2]))
+    indices = np.reshape(y + dy, (-1, 1)), np.reshape(x + dx, (-1, 1)), np.reshape(z, (-1, 1))
+    moved = map_coordinates(image, indices, order=1, mode="reflect").reshape(shape)
+    return np.clip(moved, 0, 1) * 255
+
+
+def test_elastic_equals_the_original_for_the_same_draws(photos) -> None:
+    from shiftbench.corruptions.digital import ELASTIC, elastic_with
+
+    rng = np.random.default_rng(3)
+    batch = torch.stack([torch.from_numpy(np.array(p)).permute(2, 0, 1) for p in photos]) / 255
+    for severity in range(1, 6):
+        affine = ELASTIC[severity - 1][2]
+        offsets = rng.uniform(-affine, affine, size=(3, 3, 2))
+        fields = rng.uniform(-1, 1, size=(3, 2, 224, 224))
+        got = elastic_with(
+            batch.float(),
+            severity,
+            torch.from_numpy(offsets),
+            torch.from_numpy(fields[:, 0]),
+            torch.from_numpy(fields[:, 1]),
+        )
+        got = got.permute(0, 2, 3, 1).numpy() * 255
+        for i, image in enumerate(photos):
+            expected = elastic_reference(image, severity, offsets[i], fields[i, 0], fields[i, 1])
+            difference = np.abs(got[i] - expected).mean()
+            assert difference <= 1.0, f"elastic s{severity}: {difference:.3f}/255"

@@ -36,7 +36,15 @@ __all__ = [
 
 Corruption = Callable[[torch.Tensor, int, Generators], torch.Tensor]
 RANDOM = frozenset(
-    {"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "fog", "frost"}
+    {
+        "gaussian_noise",
+        "shot_noise",
+        "impulse_noise",
+        "speckle_noise",
+        "fog",
+        "frost",
+        "elastic_transform",
+    }
 )
 
 FUNCTIONS: dict[str, Corruption] = {
@@ -51,6 +59,7 @@ FUNCTIONS: dict[str, Corruption] = {
     "fog": weather.fog,
     "frost": weather.frost,
     "contrast": digital.contrast,
+    "elastic_transform": digital.elastic_transform,
     "pixelate": digital.pixelate,
     "jpeg_compression": digital.jpeg_compression,
     "saturate": digital.saturate,
