@@ -209,8 +209,9 @@ def test_random_corruptions_match_the_originals_psnr(photos, name: str) -> None:
 # oversaturate); frost (3 and 4 differ only in the image weight, .7 -> .65, which with the same
 # crop raises the PSNR); fog (3 and 4 share the haze strength 2.5 and differ only in the
 # fractal's roughness, so their PSNRs are equal within noise); elastic_transform (1 and 2
-# are large smooth warps, 3 to 5 small local ones: AlexNet's errors .53 .70 .56 .64 .81).
-UNORDERED = {"saturate", "frost", "fog", "elastic_transform"}
+# are large smooth warps, 3 to 5 small local ones: AlexNet's errors .53 .70 .56 .64 .81);
+# glass_blur (2 has a wider neighbourhood but one pass where 1 has two; 4 against 3 alike).
+UNORDERED = {"saturate", "frost", "fog", "elastic_transform", "glass_blur"}
 
 
 @pytest.mark.parametrize("name", sorted(set(FUNCTIONS) - UNORDERED))
@@ -221,7 +222,12 @@ def test_damage_grows_with_severity(photos, name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "severities"),
-    [("frost", (1, 2, 3, 5)), ("fog", (1, 2, 3, 5)), ("elastic_transform", (3, 4, 5))],
+    [
+        ("frost", (1, 2, 3, 5)),
+        ("fog", (1, 2, 3, 5)),
+        ("elastic_transform", (3, 4, 5)),
+        ("glass_blur", (1, 3, 5)),
+    ],
 )
 def test_damage_grows_where_the_parameters_are_ordered(photos, name: str, severities) -> None:
     scores = [mean_psnr(photos, name, s) for s in severities]
@@ -347,3 +353,48 @@ def test_elastic_equals_the_original_for_the_same_draws(photos) -> None:
             expected = elastic_reference(image, severity, offsets[i], fields[i, 0], fields[i, 1])
             difference = np.abs(got[i] - expected).mean()
             assert difference <= 1.0, f"elastic s{severity}: {difference:.3f}/255"
+
+
+def glass_reference(image: np.ndarray, severity: int, offsets: np.ndarray) -> np.ndarray:
+    """The original glass blur (its loop, its numpy "swap") with the offsets given, float in
+    [0, 255]; `offsets` [passes, visited, 2] are the (dx, dy) the original would draw."""
+    sigma, delta, passes = [(0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)][
+        severity - 1
+    ]
+    size = image.shape[0]
+    x = np.uint8(gaussian(image / 255.0, sigma=sigma, channel_axis=-1) * 255)
+    for i in range(passes):
+        k = 0
+        for h in range(size - delta, delta, -1):
+            for w in range(size - delta, delta, -1):
+                dx, dy = offsets[i, k]
+                k += 1
+                h_prime, w_prime = h + dy, w + dx
+                x[h, w], x[h_prime, w_prime] = x[h_prime, w_prime], x[h, w]
+    return np.clip(gaussian(x / 255.0, sigma=sigma, channel_axis=-1), 0, 1) * 255
+
+
+@pytest.mark.parametrize("severity", range(1, 6))
+def test_glass_blur_equals_the_original_loop(severity: int) -> None:
+    from shiftbench.corruptions.blur import GLASS, glass_offsets, glass_with
+
+    _, delta, passes = GLASS[severity - 1]
+    images = np.random.default_rng(severity).integers(0, 256, (2, 24, 24, 3), dtype=np.uint8)
+    offsets = glass_offsets(2, 24, delta, passes, torch.Generator().manual_seed(severity), "cpu")
+    batch = torch.from_numpy(images).permute(0, 3, 1, 2).double() / 255
+    got = glass_with(batch, severity, offsets).permute(0, 2, 3, 1).numpy() * 255
+    for i in range(2):
+        expected = glass_reference(images[i], severity, offsets[i].numpy())
+        assert np.abs(got[i] - expected).max() < 1e-6
+
+
+def test_glass_blur_on_a_photograph(photos) -> None:
+    from shiftbench.corruptions.blur import glass_offsets, glass_with
+
+    image = np.array(photos[0])
+    offsets = glass_offsets(1, 224, 1, 2, torch.Generator().manual_seed(0), "cpu")
+    batch = torch.from_numpy(image).permute(2, 0, 1)[None].double() / 255
+    got = glass_with(batch, 1, offsets)[0].permute(1, 2, 0).numpy() * 255
+    expected = glass_reference(image, 1, offsets[0].numpy())
+    assert np.abs(got - expected).mean() <= 1.0
+    assert np.abs(expected - image).mean() > 5  # the corruption did something

@@ -44,6 +44,7 @@ RANDOM = frozenset(
         "fog",
         "frost",
         "elastic_transform",
+        "glass_blur",
     }
 )
 
@@ -53,6 +54,7 @@ FUNCTIONS: dict[str, Corruption] = {
     "impulse_noise": noise.impulse_noise,
     "speckle_noise": noise.speckle_noise,
     "gaussian_blur": blur.gaussian_blur,
+    "glass_blur": blur.glass_blur,
     "defocus_blur": blur.defocus_blur,
     "zoom_blur": blur.zoom_blur,
     "brightness": weather.brightness,

@@ -1,4 +1,4 @@
-"""Blur corruptions computed exactly as the original: Gaussian, defocus (disk), zoom."""
+"""Blur corruptions computed exactly as the original: Gaussian, glass, defocus (disk), zoom."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .generators import Generators
+from .generators import Generators, sample
 
 GAUSSIAN_SIGMA = (1, 2, 3, 4, 6)
+GLASS = ((0.7, 1, 2), (0.9, 2, 1), (1.0, 2, 3), (1.1, 3, 2), (1.5, 4, 2))  # sigma, delta, passes
 DEFOCUS = ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5))
 ZOOMS = (
     (1, 1.11, 0.01),
@@ -104,3 +105,66 @@ def zoom_blur(x: torch.Tensor, severity: int, generator: Generators = None) -> t
     for factor in factors:
         total += clipped_zoom(x, float(factor))
     return (total / (len(factors) + 1)).clamp(0, 1)
+
+
+def glass_pass(x: torch.Tensor, offsets: torch.Tensor, delta: int) -> torch.Tensor:
+    """One pass of the original's local pixel exchange, exactly, in parallel.
+
+    The original walks h, w from size-delta down to delta+1 and sets pixel (h, w) to the
+    value its neighbour (h + dy, w + dx) holds at that moment (the numpy "swap" copies). So a
+    pixel ends with its source's final value when the source was visited earlier, else with
+    the source's current value: following sources while each was visited before the one that
+    reads it, the first source visited later (or never) gives the value. Pointer doubling
+    follows those chains for every pixel at once. `offsets` [N, K, 2] holds (dx, dy) for the
+    visited pixels in visiting order.
+    """
+    n, _, size, _ = x.shape
+    span = torch.arange(size - delta, delta, -1, device=x.device)
+    rows = span.repeat_interleave(len(span))
+    cols = span.repeat(len(span))
+    visit = torch.full((size * size,), -1, dtype=torch.long, device=x.device)
+    pixel = rows * size + cols
+    visit[pixel] = torch.arange(len(pixel), device=x.device)
+    source = (rows + offsets[..., 1]) * size + (cols + offsets[..., 0])
+    # link[p]: where p's value comes from; done[p]: the link is final (source visited later)
+    link = torch.arange(size * size, device=x.device).repeat(n, 1)
+    done = torch.ones_like(link, dtype=torch.bool)
+    link[:, pixel] = source
+    source_visit = visit[source]
+    done[:, pixel] = (source_visit < 0) | (source_visit >= visit[pixel])  # later, or itself
+    while not bool(done.all()):
+        link_next = link.gather(1, link)
+        done_next = done.gather(1, link)
+        link = torch.where(done, link, link_next)
+        done = done | done_next
+    flat = x.reshape(n, x.shape[1], size * size)
+    return flat.gather(2, link[:, None].expand(-1, x.shape[1], -1)).reshape(x.shape)
+
+
+def glass_offsets(
+    count: int, size: int, delta: int, passes: int, generator: Generators, device: torch.device
+) -> torch.Tensor:
+    """The random (dx, dy), uniform in [-delta, delta - 1], of every visited pixel and pass:
+    [count, passes, visited, 2]."""
+    visited = (size - 2 * delta) ** 2
+
+    def draw(shape: tuple[int, ...], g: torch.Generator | None) -> torch.Tensor:
+        return torch.randint(-delta, delta, shape, generator=g, device=device)
+
+    return sample(count, (passes, visited, 2), generator, draw)
+
+
+def glass_with(x: torch.Tensor, severity: int, offsets: torch.Tensor) -> torch.Tensor:
+    """Glass blur given its random offsets: blur, truncate to 8 bits, exchange, blur again."""
+    sigma, delta, passes = GLASS[severity - 1]
+    image = torch.floor(gaussian_filter(x, sigma) * 255) / 255
+    for step in range(passes):
+        image = glass_pass(image, offsets[:, step], delta)
+    return gaussian_filter(image, sigma).clamp(0, 1)
+
+
+def glass_blur(x: torch.Tensor, severity: int, generator: Generators = None) -> torch.Tensor:
+    """Blur, locally exchange pixels in the original's raster order, blur again."""
+    _, delta, passes = GLASS[severity - 1]
+    offsets = glass_offsets(x.shape[0], x.shape[-1], delta, passes, generator, x.device)
+    return glass_with(x, severity, offsets)
