@@ -398,3 +398,65 @@ def test_glass_blur_on_a_photograph(photos) -> None:
     expected = glass_reference(image, 1, offsets[0].numpy())
     assert np.abs(got - expected).mean() <= 1.0
     assert np.abs(expected - image).mean() > 5  # the corruption did something
+
+
+def imagemagick_motion_blur(
+    image: np.ndarray, radius: int, sigma: float, angle: float
+) -> np.ndarray:
+    """ImageMagick's MotionBlurImage written out (edge virtual pixels), 8-bit result; image is
+    uint8 [H, W] or [H, W, C]."""
+    import math
+
+    width = 2 * radius + 1
+    kernel = np.exp(-(np.arange(width) ** 2) / (2 * sigma**2))
+    kernel /= kernel.sum()
+    point_x = width * math.sin(math.radians(angle))
+    point_y = width * math.cos(math.radians(angle))
+    hyp = math.hypot(point_x, point_y)
+    h, w = image.shape[:2]
+    out = np.zeros(image.shape, dtype=np.float64)
+    for i in range(width):
+        ox = math.ceil(i * point_y / hyp - 0.5)
+        oy = math.ceil(i * point_x / hyp - 0.5)
+        rows = np.clip(np.arange(h) + oy, 0, h - 1)
+        cols = np.clip(np.arange(w) + ox, 0, w - 1)
+        out += kernel[i] * image[rows][:, cols].astype(np.float64)
+    return np.floor(out + 0.5)
+
+
+def test_motion_blur_equals_imagemagicks_algorithm(photos) -> None:
+    from shiftbench.corruptions.blur import MOTION, motion_with
+
+    batch = torch.stack([torch.from_numpy(np.array(p)).permute(2, 0, 1) for p in photos]) / 255
+    angles = [-44.0, 3.7, 31.2]
+    for severity in range(1, 6):
+        radius, sigma = MOTION[severity - 1]
+        got = motion_with(batch.float(), radius, sigma, angles).permute(0, 2, 3, 1).numpy()
+        for image, angle, mine in zip(photos, angles, got * 255, strict=True):
+            expected = imagemagick_motion_blur(np.array(image), radius, sigma, angle)
+            assert np.abs(mine - expected).mean() <= 1.0
+
+
+def test_snow_equals_the_original_for_the_same_draws(photos) -> None:
+    from shiftbench.corruptions.weather import SNOW, snow_with
+
+    rng = np.random.default_rng(5)
+    batch = torch.stack([torch.from_numpy(np.array(p)).permute(2, 0, 1) for p in photos]) / 255
+    for severity in range(1, 6):
+        c = SNOW[severity - 1]
+        flakes = rng.standard_normal((3, 224, 224))
+        angles = list(rng.uniform(-135, -45, 3))
+        got = snow_with(batch.float(), severity, torch.from_numpy(flakes), angles)
+        got = got.permute(0, 2, 3, 1).numpy() * 255
+        for i, image in enumerate(photos):
+            x = np.array(image, dtype=np.float32) / 255.0
+            layer = (c[0] + c[1] * flakes[i]).astype(np.float64)
+            layer = clipped_zoom(layer[..., np.newaxis], c[2])
+            layer[layer < c[3]] = 0
+            layer = (np.clip(layer.squeeze(), 0, 1) * 255).astype(np.uint8)
+            layer = imagemagick_motion_blur(layer, c[4], c[5], angles[i]) / 255.0
+            layer = layer[..., np.newaxis]
+            grey = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).reshape(224, 224, 1)
+            x = c[6] * x + (1 - c[6]) * np.maximum(x, grey * 1.5 + 0.5)
+            expected = np.clip(x + layer + np.rot90(layer, k=2), 0, 1) * 255
+            assert np.abs(got[i] - expected).mean() <= 1.0, f"snow s{severity}"

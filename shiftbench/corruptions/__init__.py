@@ -45,6 +45,8 @@ RANDOM = frozenset(
         "frost",
         "elastic_transform",
         "glass_blur",
+        "motion_blur",
+        "snow",
     }
 )
 
@@ -55,11 +57,13 @@ FUNCTIONS: dict[str, Corruption] = {
     "speckle_noise": noise.speckle_noise,
     "gaussian_blur": blur.gaussian_blur,
     "glass_blur": blur.glass_blur,
+    "motion_blur": blur.motion_blur,
     "defocus_blur": blur.defocus_blur,
     "zoom_blur": blur.zoom_blur,
     "brightness": weather.brightness,
     "fog": weather.fog,
     "frost": weather.frost,
+    "snow": weather.snow,
     "contrast": digital.contrast,
     "elastic_transform": digital.elastic_transform,
     "pixelate": digital.pixelate,

@@ -1,4 +1,4 @@
-"""Weather corruptions: brightness, fog, frost."""
+"""Weather corruptions: brightness, fog, frost, snow."""
 
 from __future__ import annotations
 
@@ -11,12 +11,21 @@ import torch
 from PIL import Image
 
 from ..errors import ShiftbenchError
+from .blur import clipped_zoom, motion_with, random_angles
 from .color import hsv_to_rgb, rgb_to_hsv
 from .generators import Generators, sample
 
 BRIGHTNESS = (0.1, 0.2, 0.3, 0.4, 0.5)
 FOG = ((1.5, 2.0), (2.0, 2.0), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4))
 FROST = ((1.0, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))
+# loc, scale, zoom, threshold, motion radius, motion sigma, image weight
+SNOW = (
+    (0.1, 0.3, 3.0, 0.5, 10, 4, 0.8),
+    (0.2, 0.3, 2.0, 0.5, 12, 4, 0.7),
+    (0.55, 0.3, 4.0, 0.9, 12, 8, 0.7),
+    (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+    (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
+)
 # the original draws np.random.randint(5): the sixth photograph is never used
 FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg")
 
@@ -129,3 +138,32 @@ def frost(x: torch.Tensor, severity: int, generator: Generators = None) -> torch
         height, width = photos[index].shape[1:]
         choices.append((index, int(u_top * (height - size)), int(u_left * (width - size))))
     return frost_with(x, severity, choices)
+
+
+def snow_with(
+    x: torch.Tensor, severity: int, flakes: torch.Tensor, angles: list[float]
+) -> torch.Tensor:
+    """Snow given its random numbers: `flakes` [N, H, W] standard normal, `angles` in degrees.
+
+    The layer N(loc, scale) is zoomed about its centre, thresholded, truncated to 8 bits,
+    motion-blurred (ImageMagick's) along the angle; the image is mixed with a greyed,
+    brightened copy, and the layer is added along with its 180-degree rotation."""
+    loc, scale, zoom, threshold, radius, sigma, weight = SNOW[severity - 1]
+    layer = clipped_zoom((loc + scale * flakes)[:, None].to(x.dtype), zoom)
+    layer = torch.where(layer < threshold, torch.zeros_like(layer), layer)
+    layer = torch.floor(layer.clamp(0, 1) * 255) / 255
+    layer = motion_with(layer, radius, sigma, angles)
+    grey = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
+    x = weight * x + (1 - weight) * torch.maximum(x, grey * 1.5 + 0.5)
+    return (x + layer + torch.rot90(layer, 2, dims=(2, 3))).clamp(0, 1)
+
+
+def snow(x: torch.Tensor, severity: int, generator: Generators = None) -> torch.Tensor:
+    """Motion-blurred snow flakes over a greyed, brightened image."""
+    n, _, height, width = x.shape
+
+    def draw(shape: tuple[int, ...], g: torch.Generator | None) -> torch.Tensor:
+        return torch.randn(shape, generator=g, device=x.device, dtype=torch.float64)
+
+    flakes = sample(n, (height, width), generator, draw)
+    return snow_with(x, severity, flakes, random_angles(n, -135, -45, generator))
