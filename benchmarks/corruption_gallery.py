@@ -1,0 +1,43 @@
+"""Draw a sample photograph under every corruption available on the fly and every severity.
+
+    python benchmarks/corruption_gallery.py docs/corruptions.jpg
+
+Needs scikit-image (its astronaut photograph; a dev dependency).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+from skimage import data
+from torchvision import transforms
+
+from shiftbench.corruptions import ALL, FUNCTIONS, corrupt
+
+THUMB = 112
+
+
+def main(out: Path) -> None:
+    prepare = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])
+    photo = prepare(Image.fromarray(data.astronaut()))
+    x = transforms.functional.pil_to_tensor(photo)[None]
+    names = [n for n in ALL if n in FUNCTIONS]
+    label = 130
+    sheet = Image.new("RGB", (label + 6 * THUMB, len(names) * THUMB), "white")
+    draw = ImageDraw.Draw(sheet)
+    for row, name in enumerate(names):
+        draw.text((4, row * THUMB + THUMB // 2 - 6), name, fill="black")
+        tiles = [x.float() / 255] + [
+            corrupt(x, name, s, torch.Generator().manual_seed(s)) for s in range(1, 6)
+        ]
+        for column, tile in enumerate(tiles):
+            image = transforms.functional.to_pil_image(tile[0]).resize((THUMB, THUMB))
+            sheet.paste(image, (label + column * THUMB, row * THUMB))
+    sheet.save(out, quality=85)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
