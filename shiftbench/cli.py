@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 from rich.table import Table
 
@@ -278,6 +279,7 @@ def eval_command(
         out_dir = out if out is not None else default_output_dir(model)
         created = prepare_output_dir(out_dir)
         try:
+            torch.manual_seed(seed)  # random-initialised weights repeat with the seed too
             loaded = _load(
                 model, pretrained, weights, model_file, num_classes, img_size,
                 interpolation, mean, std, spec,

@@ -213,3 +213,13 @@ def test_python_dash_m_and_usage_error_is_one_line() -> None:
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_random_initialised_models_repeat_with_the_seed(folder: Path, tmp_path: Path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert run(*TINY, "--data", str(folder), "--seed", "5", "--out", str(out)).exit_code == 0
+        runs.append(load_file(str(out / "records.safetensors")))
+    for key, value in runs[0].items():
+        assert torch.equal(value, runs[1][key]), key
