@@ -3,12 +3,13 @@
 #   tests       the whole test suite, CUDA tests included
 #   throughput  suite views/s against the bare forward pass, ResNet-50 bf16+channels-last and fp32
 #   antialias   forward cost of BlurPool-4 and APS conversions, bf16+channels-last
+#   corruptions images/s of each on-the-fly corruption next to ResNet-50's forward (bf16)
 # Figures go under $OUT. Test-only wheels (antialiased-cnns) are taken from .whl/ if present.
 set -uo pipefail
 export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
 OUT="${OUT:-/tmp/shiftbench-gpu}"
 mkdir -p "$OUT"
-parts="${*:-tests throughput antialias}"
+parts="${*:-tests throughput antialias corruptions}"
 if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
 fi

@@ -72,3 +72,29 @@ def test_antialiased_models_on_cuda_with_amp_and_channels_last(tmp_path: Path, s
     assert [m.key for m in fast.metrics] == [m.key for m in cpu.metrics]
     agree = (fast.records["diagonal.pred"] == cpu.records["diagonal.pred"]).float().mean()
     assert agree > 0.9
+
+
+def test_every_corruption_runs_on_cuda_like_on_the_cpu() -> None:
+    from shiftbench.corruptions import FUNCTIONS, RANDOM, corrupt
+
+    x = torch.randint(0, 256, (3, 3, 224, 224), dtype=torch.uint8)
+    for name in FUNCTIONS:
+        generators = None
+        if name in RANDOM:
+            generators = [torch.Generator("cuda").manual_seed(i) for i in range(3)]
+        gpu = corrupt(x.cuda(), name, 3, generators)
+        assert gpu.device.type == "cuda" and gpu.shape == (3, 3, 224, 224), name
+        if name not in RANDOM:  # deterministic: the same image on both devices
+            cpu = corrupt(x, name, 3)
+            difference = (gpu.cpu() - cpu).abs().mean().item()
+            assert difference < 1.5 / 255, f"{name}: {difference * 255:.2f}/255"
+
+
+def test_corruption_suite_on_cuda_matches_cpu_predictions(tmp_path: Path) -> None:
+    root = write_folder(tmp_path, per_class=3)
+    model = wrap(LinearProbe(16, 3), 16)
+    cfg = dict(suites=("corruption",), corruptions=("contrast", "zoom_blur"), severities=(1, 5))
+    cpu = evaluate(model, root, config(device="cpu", **cfg))
+    gpu = evaluate(model, root, config(device="cuda", **cfg))
+    agree = (cpu.records["corruption.pred"] == gpu.records["corruption.pred"]).float().mean()
+    assert agree > 0.95

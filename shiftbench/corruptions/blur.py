@@ -208,11 +208,14 @@ def motion_with(x: torch.Tensor, radius: int, sigma: float, angles: list[float])
     return (torch.floor(out * 255 + 0.5) / 255).reshape(x.shape).clamp(0, 1)
 
 
-def random_angles(count: int, low: float, high: float, generator: Generators) -> list[float]:
-    """Angles uniform in [low, high) degrees, one per image."""
+def random_angles(
+    count: int, low: float, high: float, generator: Generators, device: torch.device
+) -> list[float]:
+    """Angles uniform in [low, high) degrees, one per image (drawn on `device`, where the
+    generators live)."""
 
     def draw(shape: tuple[int, ...], g: torch.Generator | None) -> torch.Tensor:
-        return torch.rand(shape, generator=g, dtype=torch.float64)
+        return torch.rand(shape, generator=g, dtype=torch.float64, device=device)
 
     return (low + (high - low) * sample(count, (), generator, draw)).tolist()
 
@@ -220,4 +223,5 @@ def random_angles(count: int, low: float, high: float, generator: Generators) ->
 def motion_blur(x: torch.Tensor, severity: int, generator: Generators = None) -> torch.Tensor:
     """Motion blur (ImageMagick's) along a random angle in [-45, 45) degrees."""
     radius, sigma = MOTION[severity - 1]
-    return motion_with(x, radius, sigma, random_angles(x.shape[0], -45, 45, generator))
+    angles = random_angles(x.shape[0], -45, 45, generator, x.device)
+    return motion_with(x, radius, sigma, angles)

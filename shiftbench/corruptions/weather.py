@@ -129,7 +129,7 @@ def frost(x: torch.Tensor, severity: int, generator: Generators = None) -> torch
         raise ShiftbenchError(f"frost photographs are too small for {size}px images")
 
     def draw(shape: tuple[int, ...], g: torch.Generator | None) -> torch.Tensor:
-        return torch.rand(shape, generator=g, dtype=torch.float64)
+        return torch.rand(shape, generator=g, dtype=torch.float64, device=x.device)
 
     uniforms = sample(x.shape[0], (3,), generator, draw).tolist()
     choices = []
@@ -166,4 +166,4 @@ def snow(x: torch.Tensor, severity: int, generator: Generators = None) -> torch.
         return torch.randn(shape, generator=g, device=x.device, dtype=torch.float64)
 
     flakes = sample(n, (height, width), generator, draw)
-    return snow_with(x, severity, flakes, random_angles(n, -135, -45, generator))
+    return snow_with(x, severity, flakes, random_angles(n, -135, -45, generator, x.device))
