@@ -28,5 +28,8 @@ for part in $parts; do
     antialias)
       python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last \
         --batch-size 256 --steps 20 --models "${AA_MODELS:-tv/resnet18,tv/resnet50,tv/mobilenet_v2,tv/densenet121,tv/vgg16_bn,efficientnet_b0,convnext_tiny}" --json "$OUT/antialias_cost_bf16_cl.json" ;;
+    corruptions)
+      python3 benchmarks/corruption_speed.py --device cuda --amp bf16 --batch-size 256 \
+        --json "$OUT/corruption_speed.json" ;;
   esac
 done
