@@ -4,7 +4,8 @@
 #   throughput  suite views/s against the bare forward pass, ResNet-50 bf16+channels-last and fp32
 #   antialias   forward cost of BlurPool-4 and APS conversions, bf16+channels-last
 #   corruptions images/s of each on-the-fly corruption next to ResNet-50's forward (bf16)
-# Figures go under $OUT. Test-only wheels (antialiased-cnns) are taken from .whl/ if present.
+# Figures go under $OUT. Test-only wheels are taken from .whl/ if present: prepare them with
+#   pip download --no-deps -d .whl antialiased-cnns==0.3 imagecorruptions==1.1.2
 set -uo pipefail
 export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
 OUT="${OUT:-/tmp/shiftbench-gpu}"
