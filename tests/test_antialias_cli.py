@@ -23,6 +23,12 @@ runner = CliRunner()
 TINY = ["--no-pretrained", "--num-classes", "3", "--img-size", "32", "--max-shift", "8", "-j", "0"]
 
 
+def resnet18_aa3(folder: Path, weights: Path, out: Path) -> list[str]:
+    """eval of tv/resnet18 converted with BlurPool-3, with weights."""
+    data = ["--data", str(folder), "--antialias", "3", "--weights", str(weights)]
+    return ["eval", "tv/resnet18", *TINY, *data, "--out", str(out)]
+
+
 def test_eval_with_blurpool_records_the_conversion(folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = [
@@ -122,20 +128,7 @@ def test_convert_then_eval_the_saved_weights(folder: Path, tmp_path: Path) -> No
         described = json.loads(handle.metadata()["model"])
     assert "maxpool.1.filt" in keys and described["antialias"]["filter_size"] == 3
     out = tmp_path / "out"
-    args = [
-        "eval",
-        "tv/resnet18",
-        *TINY,
-        "--data",
-        str(folder),
-        "--antialias",
-        "3",
-        "--weights",
-        str(saved),
-        "--out",
-        str(out),
-    ]
-    result = runner.invoke(app, args)
+    result = runner.invoke(app, resnet18_aa3(folder, saved, out))
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "results.json").read_text())
     assert meta["model"]["antialias"]["weights"] == "anti-aliased"
@@ -168,18 +161,7 @@ def test_baseline_checkpoint_loads_before_conversion_and_warns(
         "tv/resnet18", weights=path, num_classes=3, antialias=AntialiasSpec(filter_size=3)
     )
     assert model.antialias.weights == "baseline"
-    args = [
-        "eval",
-        "tv/resnet18",
-        *TINY,
-        "--data",
-        str(folder),
-        "--antialias",
-        "3",
-        "--weights",
-        str(path),
-    ]
-    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
+    result = runner.invoke(app, resnet18_aa3(folder, path, tmp_path / "out"))
     assert result.exit_code == 0 and "without fine-tuning" in result.stderr
 
 
