@@ -127,8 +127,9 @@ def metrics_table(result: EvalResult) -> Table:
     table.add_column("value %", justify="right")
     table.add_column("95% CI", justify="right")
     table.add_column("n", justify="right")
+    table.add_column("better", justify="center")
     for m in result.metrics:
-        arrow = "" if m.higher_is_better else " (lower is better)"
         interval = f"{_fmt(m.ci_low)} - {_fmt(m.ci_high)}" if math.isfinite(m.ci_low) else ""
-        table.add_row(m.suite, m.name + arrow, _fmt(m.value), interval, str(m.n))
+        better = "higher" if m.higher_is_better else "lower"
+        table.add_row(m.suite, m.name, _fmt(m.value), interval, str(m.n), better)
     return table
