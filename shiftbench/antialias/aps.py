@@ -48,11 +48,16 @@ class ApsPool(nn.Module):
         if self.blur is not None:
             x = self.blur(x)
         s = self.stride
-        x = F.pad(x, (0, -x.shape[-1] % s, 0, -x.shape[-2] % s), mode="circular")
-        components = torch.stack([x[:, :, i::s, j::s] for i in range(s) for j in range(s)], dim=1)
+        if x.shape[-1] % s or x.shape[-2] % s:
+            x = F.pad(x, (0, -x.shape[-1] % s, 0, -x.shape[-2] % s), mode="circular")
+        n, c, h, w = x.shape
+        # component (i, j) is x[..., i::s, j::s]: a view [n, c, h/s, s, w/s, s] holds them all
+        phases = x.reshape(n, c, h // s, s, w // s, s)
         if self._leader:
             choice = self._leader[0].choice
         else:
-            choice = components.flatten(2).norm(dim=2).argmax(dim=1)
+            energy = phases.float().pow(2).sum(dim=(1, 2, 4))  # [n, s, s], component (i, j)
+            choice = energy.flatten(1).argmax(dim=1)
         self.choice = choice
-        return components[torch.arange(x.shape[0], device=x.device), choice]
+        batch = torch.arange(n, device=x.device)
+        return phases.permute(0, 3, 5, 1, 2, 4)[batch, choice // s, choice % s]
