@@ -1,4 +1,4 @@
-"""Draw a sample photograph under every corruption available on the fly and every severity.
+"""Draw a sample photograph under every corruption and every severity.
 
     python benchmarks/corruption_gallery.py docs/corruptions.jpg
 
@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from skimage import data
 from torchvision import transforms
 
-from shiftbench.corruptions import ALL, FUNCTIONS, corrupt
+from shiftbench.corruptions import ALL, corrupt
 
 THUMB = 112
 
@@ -24,7 +24,7 @@ def main(out: Path) -> None:
     prepare = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])
     photo = prepare(Image.fromarray(data.astronaut()))
     x = transforms.functional.pil_to_tensor(photo)[None]
-    names = [n for n in ALL if n in FUNCTIONS]
+    names = ALL
     label = 130
     sheet = Image.new("RGB", (label + 6 * THUMB, len(names) * THUMB), "white")
     draw = ImageDraw.Draw(sheet)

@@ -19,7 +19,7 @@ from rich.table import Table
 from timing import seconds_per_batch
 
 from shiftbench import EvalConfig, load_model
-from shiftbench.corruptions import ALL, FUNCTIONS, RANDOM, corrupt
+from shiftbench.corruptions import ALL, RANDOM, corrupt
 from shiftbench.engine import Forward, resolve_device
 
 
@@ -64,7 +64,6 @@ def main() -> None:
     rows = [
         {"corruption": name, "images_per_s": images_per_second(x, name, args.severity, args.steps)}
         for name in ALL
-        if name in FUNCTIONS
     ]
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     title = (

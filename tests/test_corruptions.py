@@ -287,5 +287,5 @@ def test_cli_on_the_fly(tmp_path: Path) -> None:
     keys = {m["key"] for m in meta["metrics"]}
     assert {"corruption.mce", "corruption.relative_mce", "corruption.ce.contrast"} <= keys
     assert meta["suites"]["corruption"]["jpeg_like_release"] is True
-    missing = runner.invoke(app, [*args[:-5], "--corruptions", "spatter", "--out", str(out)])
-    assert missing.exit_code == 2 and "not available on the fly yet: spatter" in missing.stderr
+    unknown = runner.invoke(app, [*args[:-5], "--corruptions", "rain", "--out", str(out)])
+    assert unknown.exit_code == 2 and "unknown corruption 'rain'" in unknown.stderr

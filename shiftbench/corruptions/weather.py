@@ -1,4 +1,4 @@
-"""Weather corruptions: brightness, fog, frost, snow."""
+"""Weather corruptions: brightness, fog, frost, snow, and the extra spatter."""
 
 from __future__ import annotations
 
@@ -11,13 +11,25 @@ import torch
 from PIL import Image
 
 from ..errors import ShiftbenchError
-from .blur import clipped_zoom, motion_with, random_angles
+from .blur import clipped_zoom, gaussian_filter, motion_with, random_angles
 from .color import hsv_to_rgb, rgb_to_hsv
 from .generators import Generators, sample
+from .opencv import box3, canny, chamfer_distance, equalize_hist, filter3x3
 
 BRIGHTNESS = (0.1, 0.2, 0.3, 0.4, 0.5)
 FOG = ((1.5, 2.0), (2.0, 2.0), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4))
 FROST = ((1.0, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))
+# loc, scale, sigma, threshold, intensity, mud
+SPATTER = (
+    (0.65, 0.3, 4, 0.69, 0.6, 0),
+    (0.65, 0.3, 3, 0.68, 0.6, 0),
+    (0.65, 0.3, 2, 0.68, 0.5, 0),
+    (0.65, 0.3, 1, 0.65, 1.5, 1),
+    (0.67, 0.4, 1, 0.65, 1.5, 1),
+)
+WATER = (175 / 255, 238 / 255, 238 / 255)
+MUD = (63 / 255, 42 / 255, 20 / 255)
+EMBOSS = torch.tensor([[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]], dtype=torch.float64)
 # loc, scale, zoom, threshold, motion radius, motion sigma, image weight
 SNOW = (
     (0.1, 0.3, 3.0, 0.5, 10, 4, 0.8),
@@ -167,3 +179,41 @@ def snow(x: torch.Tensor, severity: int, generator: Generators = None) -> torch.
 
     flakes = sample(n, (height, width), generator, draw)
     return snow_with(x, severity, flakes, random_angles(n, -135, -45, generator, x.device))
+
+
+def spatter_with(x: torch.Tensor, severity: int, noise: torch.Tensor) -> torch.Tensor:
+    """Spatter given its standard-normal field `noise` [N, H, W].
+
+    A smoothed, thresholded liquid layer; at severities 1-3 water: the layer's 8-bit values
+    times an embossed, equalised distance-to-edge map (Canny 50/150, chamfer distance capped
+    at 20), normalised, in pale turquoise; at 4-5 mud: the smoothed layer mask in brown."""
+    loc, scale, sigma, threshold, intensity, mud = SPATTER[severity - 1]
+    liquid = gaussian_filter((loc + scale * noise)[:, None].double(), sigma)
+    liquid = torch.where(liquid < threshold, torch.zeros_like(liquid), liquid)
+    if mud:
+        mask = gaussian_filter((liquid > threshold).double(), intensity)
+        mask = torch.where(mask < 0.8, torch.zeros_like(mask), mask).to(x.dtype)
+        colour = torch.tensor(MUD, dtype=x.dtype, device=x.device)[None, :, None, None]
+        return (x * (1 - mask) + colour * mask).clamp(0, 1)
+    layer = torch.floor(liquid * 255).clamp(0, 255)
+    # OpenCV's dtypes: the distance map is float32, its blur float32 (summed in double) and
+    # truncated to 8 bits; the blur of the 8-bit embossed map is rounded to 8 bits
+    distance = chamfer_distance(canny(layer, 50, 150), 20.0).float().double()
+    distance = torch.floor(box3(distance).float().double())
+    distance = equalize_hist(distance)
+    distance = torch.round(filter3x3(distance, EMBOSS)).clamp(0, 255)
+    distance = torch.round(box3(distance))
+    mask = layer * distance
+    peak = mask.flatten(1).amax(dim=1)[:, None, None, None]
+    mask = torch.where(peak > 0, mask / torch.where(peak > 0, peak, 1.0), 0.0) * intensity
+    colour = torch.tensor(WATER, dtype=x.dtype, device=x.device)[None, :, None, None]
+    return (x + mask.to(x.dtype) * colour).clamp(0, 1)
+
+
+def spatter(x: torch.Tensor, severity: int, generator: Generators = None) -> torch.Tensor:
+    """Water drops (severities 1-3) or mud (4-5)."""
+
+    def draw(shape: tuple[int, ...], g: torch.Generator | None) -> torch.Tensor:
+        return torch.randn(shape, generator=g, device=x.device, dtype=torch.float64)
+
+    return spatter_with(x, severity, sample(x.shape[0], tuple(x.shape[-2:]), generator, draw))

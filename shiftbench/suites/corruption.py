@@ -14,9 +14,8 @@ import math
 import torch
 
 from ..config import EvalConfig
-from ..corruptions import ALL, BENCHMARK, EXTRA, FUNCTIONS, RANDOM, corrupt, score
+from ..corruptions import ALL, BENCHMARK, EXTRA, RANDOM, corrupt, score
 from ..data import CanvasBatch
-from ..errors import ShiftbenchError
 from ..stats import rate
 from ..views import Geometry, Views, crop_views
 from .base import Curve, Metric, Run, Suite, classify, percent, percent_curve
@@ -87,13 +86,7 @@ class CorruptionSuite(Suite):
 
     def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
         super().__init__(geometry, config)
-        wanted = config.corruptions or tuple(n for n in ALL if n in FUNCTIONS)
-        unavailable = [n for n in wanted if n not in FUNCTIONS]
-        if unavailable:
-            raise ShiftbenchError(
-                f"not available on the fly yet: {', '.join(unavailable)} (their released files "
-                "are: --imagenet-c ROOT)"
-            )
+        wanted = config.corruptions or ALL
         self.corruptions = wanted
         self.severities = config.severities
         self.release_jpeg = config.jpeg_like_release
@@ -104,7 +97,6 @@ class CorruptionSuite(Suite):
             "corruptions": list(self.corruptions),
             "severities": list(self.severities),
             "jpeg_like_release": self.release_jpeg,
-            "not_available_on_the_fly": [n for n in ALL if n not in FUNCTIONS],
         }
 
     def draws(self, index: int) -> torch.Tensor:
