@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from .antialias import AntialiasSpec
 from .api import evaluate, save_converted
+from .check import HEADER, check, config_gates, load_results, markdown, parse_gates, rows
 from .config import DEFAULT_WORKERS, EvalConfig
 from .console import note, stderr, stdout, warn
 from .corruptions import DESCRIPTIONS, GROUPS, parse_corruptions, parse_severities
@@ -118,6 +120,37 @@ AaStem = Annotated[
 ApsFilter = Annotated[int, typer.Option(help="With --antialias aps: blur size before APS.")]
 CircularPad = Annotated[
     bool, typer.Option(help="Switch every conv and pool padding to circular (with aps: exact).")
+]
+
+
+MaxDrop = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--max-drop",
+        help="NAME=POINTS: how far a metric may worsen against the baseline (repeatable).",
+    ),
+]
+MinBound = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--min",
+        help="NAME=VALUE: a bound in the metric's good direction (floor, or ceiling when lower "
+        "is better; repeatable).",
+    ),
+]
+CheckConfig = Annotated[
+    Path | None,
+    typer.Option(
+        "--check-config",
+        help="TOML file with \\[tool.shiftbench.check] (default: ./pyproject.toml if present).",
+    ),
+]
+AllowMismatch = Annotated[
+    bool, typer.Option(help="Compare even when settings or data differ from the baseline.")
+]
+Markdown = Annotated[
+    Path | None,
+    typer.Option("--markdown", help="Also write the verdicts as GitHub-flavoured markdown."),
 ]
 
 
@@ -250,8 +283,18 @@ def eval_command(
         typer.Option("--workers", "-j", help="Image decoding processes (default: min(4, cores))."),
     ] = DEFAULT_WORKERS,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="Gate the results against this results.json (see shiftbench check)."),
+    ] = None,
+    max_drop: MaxDrop = None,
+    minimum: MinBound = None,
+    check_config: CheckConfig = None,
+    allow_mismatch: AllowMismatch = False,
+    markdown_file: Markdown = None,
 ) -> None:
-    """Evaluate one model on an image folder and write metrics, curves and records."""
+    """Evaluate one model on an image folder and write metrics, curves and records; with
+    --baseline or gates, then check them as `shiftbench check` does (exit 1 on a regression)."""
     with user_errors():
         names = [n.strip() for n in suite.split(",") if n.strip()]
         from_disk = imagenet_c is not None
@@ -294,6 +337,13 @@ def eval_command(
             raise
     stdout.print(metrics_table(result))
     note(f"results written to {out_dir}")
+    if baseline is not None or max_drop or minimum:
+        with user_errors():
+            code = gate(
+                load_results(out_dir), baseline, max_drop, minimum, check_config,
+                allow_mismatch, markdown_file,
+            )  # fmt: skip
+        raise typer.Exit(code)
 
 
 def _check_sources(
@@ -362,6 +412,68 @@ def corruptions_command() -> None:
             table.add_row(label, name, DESCRIPTIONS[name])
             label = ""
     stdout.print(table)
+
+
+def gate(
+    current: dict,
+    baseline: Path | None,
+    max_drop: list[str] | None,
+    minimum: list[str] | None,
+    config: Path | None,
+    allow_mismatch: bool,
+    markdown_file: Path | None,
+) -> int:
+    """Run the regression gates, print and write the verdicts; 0 when all hold, else 1."""
+    gates, configured_allow = config_gates(config)
+    gates += parse_gates("max-drop", max_drop or []) + parse_gates("min", minimum or [])
+    if not gates:
+        raise ShiftbenchError("no gate: give --max-drop / --min or a [tool.shiftbench.check] table")
+    previous = load_results(baseline) if baseline is not None else None
+    verdicts = check(current, previous, gates, allow_mismatch or configured_allow)
+    table = Table(title="shiftbench check", title_justify="left")
+    for column in HEADER:
+        table.add_column(column, justify="left" if column in ("metric", "gate") else "right")
+    for row in rows(verdicts):
+        style = "bold red" if row[-1] == "REGRESSION" else None
+        table.add_row(*row, style=style)
+    stdout.print(table)
+    text = markdown(verdicts)
+    targets = [markdown_file] if markdown_file is not None else []
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        targets.append(Path(os.environ["GITHUB_STEP_SUMMARY"]))
+    for target in targets:
+        try:
+            with open(target, "a" if target != markdown_file else "w") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise ShiftbenchError(f"cannot write {target}: {exc.strerror or exc}") from None
+    failed = [v for v in verdicts if v.verdict == "REGRESSION"]
+    if failed:
+        stderr.print(f"[bold red]regression:[/bold red] {', '.join(v.key for v in failed)}")
+        return 1
+    return 0
+
+
+@app.command("check")
+def check_command(
+    current: Annotated[Path, typer.Argument(help="results.json, or the folder holding it.")],
+    baseline: Annotated[
+        Path | None, typer.Option(help="The baseline results.json (or its folder).")
+    ] = None,
+    max_drop: MaxDrop = None,
+    minimum: MinBound = None,
+    check_config: CheckConfig = None,
+    allow_mismatch: AllowMismatch = False,
+    markdown_file: Markdown = None,
+) -> None:
+    """Gate CI on robustness regressions: exit 0 if every gate holds, 1 on a regression,
+    2 on unusable input (missing metrics, different settings without --allow-mismatch)."""
+    with user_errors():
+        code = gate(
+            load_results(current), baseline, max_drop, minimum, check_config,
+            allow_mismatch, markdown_file,
+        )  # fmt: skip
+    raise typer.Exit(code)
 
 
 @app.command("synthetic")

@@ -1,0 +1,234 @@
+"""Regression gates for CI: compare a results.json with a baseline under tolerances."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ShiftbenchError
+from .suites import SUITES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+# Settings that change the numbers: two results that differ here are not comparable.
+COMPARED_CONFIG = (
+    "max_shift",
+    "shift_passes",
+    "seed",
+    "limit",
+    "amp",
+    "corruptions",
+    "severities",
+    "jpeg_like_release",
+)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A tolerance: `max-drop` (points the metric may worsen) or `min` (a bound it must
+    reach in its good direction: a floor if higher is better, a ceiling if lower is)."""
+
+    metric: str
+    kind: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One metric of the current results against the baseline and its gates."""
+
+    key: str
+    baseline: float | None
+    current: float
+    higher_is_better: bool
+    gates: tuple[Gate, ...]
+    failed: tuple[Gate, ...]
+
+    @property
+    def change(self) -> float | None:
+        """current - baseline (in the metric's units)."""
+        return None if self.baseline is None else self.current - self.baseline
+
+    @property
+    def verdict(self) -> str:
+        """ok, REGRESSION, or not gated."""
+        if not self.gates:
+            return "not gated"
+        return "REGRESSION" if self.failed else "ok"
+
+
+def load_results(path: str | Path) -> dict:
+    """results.json, given the file or the folder holding it."""
+    path = Path(path)
+    file = path / "results.json" if path.is_dir() else path
+    if not file.is_file():
+        raise ShiftbenchError(f"no results.json at {path}")
+    try:
+        return json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ShiftbenchError(f"{file} is not a readable results.json: {exc}") from None
+
+
+def metric_key(name: str) -> str:
+    """`suite.metric`; a bare suite name means its headline metric."""
+    if "." not in name and name in SUITES:
+        return f"{name}.{SUITES[name].headline}"
+    return name
+
+
+def parse_gates(kind: str, items: list[str]) -> list[Gate]:
+    """`NAME=VALUE` options into gates."""
+    gates = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not sep or not name or not math.isfinite(number):
+            raise ShiftbenchError(f"--{kind} takes NAME=VALUE, got '{item}'")
+        gates.append(Gate(metric_key(name.strip()), kind, number))
+    return gates
+
+
+def config_gates(path: str | Path | None) -> tuple[list[Gate], bool]:
+    """Gates and allow-mismatch from `[tool.shiftbench.check]` of `path`, or of
+    ./pyproject.toml when no path is given (absent: none)."""
+    file = Path(path) if path is not None else Path("pyproject.toml")
+    if not file.is_file():
+        if path is not None:
+            raise ShiftbenchError(f"check configuration not found: {file}")
+        return [], False
+    try:
+        document = tomllib.loads(file.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ShiftbenchError(f"{file} is not valid TOML: {exc}") from None
+    table = document.get("tool", {}).get("shiftbench", {}).get("check", {})
+    gates = []
+    for kind in ("max-drop", "min"):
+        entries = table.get(kind, {})
+        if not isinstance(entries, dict):
+            raise ShiftbenchError(f"{file}: [tool.shiftbench.check] {kind} must be a table")
+        gates += parse_gates(kind, [f"{k}={v}" for k, v in entries.items()])
+    return gates, bool(table.get("allow-mismatch", False))
+
+
+def mismatches(current: dict, baseline: dict) -> list[str]:
+    """Settings and data that differ between two results (so their numbers do not compare)."""
+    found = []
+    for key in COMPARED_CONFIG:
+        a, b = current["config"].get(key), baseline["config"].get(key)
+        if a != b:
+            found.append(f"config.{key}: {b} -> {a}")
+    for key in ("images_found", "images_selected", "classes", "label_map", "geometry"):
+        a, b = current["data"].get(key), baseline["data"].get(key)
+        if a != b:
+            found.append(f"data.{key}: {b} -> {a}")
+    for key in ("input_size", "interpolation", "mean", "std"):
+        a = current["model"]["preprocess"].get(key)
+        b = baseline["model"]["preprocess"].get(key)
+        if a != b:
+            found.append(f"model.preprocess.{key}: {b} -> {a}")
+    if current.get("suites") != baseline.get("suites"):
+        common = set(current.get("suites", {})) & set(baseline.get("suites", {}))
+        found += [
+            f"suites.{name}: settings differ"
+            for name in sorted(common)
+            if current["suites"][name] != baseline["suites"][name]
+        ]
+    return found
+
+
+def _fails(gate: Gate, current: float, baseline: float | None, higher: bool) -> bool:
+    if gate.kind == "min":
+        return current < gate.value if higher else current > gate.value
+    worse = (baseline - current) if higher else (current - baseline)  # type: ignore[operator]
+    return worse > gate.value
+
+
+def check(
+    current: dict, baseline: dict | None, gates: list[Gate], allow_mismatch: bool = False
+) -> list[Verdict]:
+    """Verdicts for every metric of `current` (all of them, gated or not).
+
+    Unusable input (a gated metric missing, a max-drop without baseline, different settings
+    or data without `allow_mismatch`) raises ShiftbenchError.
+    """
+    now = {m["key"]: m for m in current["metrics"]}
+    before = {m["key"]: m for m in baseline["metrics"]} if baseline is not None else {}
+    for gate in gates:
+        if gate.metric not in now:
+            raise ShiftbenchError(f"{gate.metric} is not in the current results")
+        if gate.kind == "max-drop" and baseline is None:
+            raise ShiftbenchError(f"--max-drop {gate.metric} needs --baseline")
+        if gate.kind == "max-drop" and gate.metric not in before:
+            raise ShiftbenchError(f"{gate.metric} is not in the baseline results")
+    if baseline is not None and not allow_mismatch:
+        differ = mismatches(current, baseline)
+        if differ:
+            raise ShiftbenchError(
+                "results are not comparable ("
+                + "; ".join(differ[:4])
+                + (f"; +{len(differ) - 4} more" if len(differ) > 4 else "")
+                + "): use --allow-mismatch to compare anyway"
+            )
+    verdicts = []
+    for key, metric in now.items():
+        value = metric["value"]
+        if value is None:
+            continue
+        previous = before.get(key, {}).get("value")
+        higher = bool(metric["higher_is_better"])
+        mine = tuple(g for g in gates if g.metric == key)
+        failed = tuple(g for g in mine if _fails(g, value, previous, higher))
+        verdicts.append(Verdict(key, previous, value, higher, mine, failed))
+    return verdicts
+
+
+def _number(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return ""
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _gate_text(verdict: Verdict) -> str:
+    return ", ".join(f"{g.kind} {g.value:g}" for g in verdict.gates)
+
+
+def rows(verdicts: list[Verdict]) -> list[list[str]]:
+    """metric / baseline / current / change / gate / verdict rows, regressions first."""
+    order = sorted(verdicts, key=lambda v: (v.verdict != "REGRESSION", not v.gates, v.key))
+    return [
+        [
+            v.key,
+            _number(v.baseline),
+            _number(v.current),
+            _number(v.change, signed=True),
+            _gate_text(v),
+            v.verdict,
+        ]
+        for v in order
+    ]
+
+
+HEADER = ["metric", "baseline", "current", "change", "gate", "verdict"]
+
+
+def markdown(verdicts: list[Verdict]) -> str:
+    """The verdicts as a GitHub-flavoured markdown table with a one-line summary."""
+    regressions = [v for v in verdicts if v.verdict == "REGRESSION"]
+    gated = [v for v in verdicts if v.gates]
+    summary = (
+        f"**shiftbench check: {len(regressions)} regression(s)** in {len(gated)} gated metric(s)"
+        if regressions
+        else f"**shiftbench check: passed** ({len(gated)} gated metric(s))"
+    )
+    lines = [summary, "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(verdicts)]
+    return "\n".join(lines) + "\n"

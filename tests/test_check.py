@@ -1,0 +1,176 @@
+"""The regression gate: verdicts, exit codes, configuration, markdown."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shiftbench.check import Gate, check, markdown, parse_gates
+from shiftbench.cli import app
+
+from .helpers import write_folder
+
+runner = CliRunner()
+TINY = [
+    "test_resnet",
+    "--no-pretrained",
+    "--num-classes",
+    "3",
+    "--img-size",
+    "32",
+    "--max-shift",
+    "8",
+    "-j",
+    "0",
+]
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = write_folder(tmp_path_factory.mktemp("data"))
+    out = tmp_path_factory.mktemp("base")
+    args = ["eval", *TINY, "--data", str(folder), "--suite", "clean,consistency,diagonal"]
+    assert runner.invoke(app, [*args, "--out", str(out)]).exit_code == 0
+    return out
+
+
+def shifted(results: dict, key: str, delta: float) -> dict:
+    """A copy of results with one metric moved by `delta`."""
+    changed = copy.deepcopy(results)
+    for metric in changed["metrics"]:
+        if metric["key"] == key:
+            metric["value"] += delta
+    return changed
+
+
+def write(results: dict, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(results))
+    return folder
+
+
+def test_gates_and_directions(baseline: Path) -> None:
+    base = json.loads((baseline / "results.json").read_text())
+    gates = parse_gates("max-drop", ["consistency=0.5", "diagonal.flip_rate=1"])
+    assert gates[0] == Gate("consistency.consistency", "max-drop", 0.5)
+    ok = check(shifted(base, "consistency.consistency", -0.4), base, gates)
+    assert {v.key: v.verdict for v in ok}["consistency.consistency"] == "ok"
+    bad = check(shifted(base, "consistency.consistency", -0.6), base, gates)
+    verdicts = {v.key: v for v in bad}
+    assert verdicts["consistency.consistency"].verdict == "REGRESSION"
+    assert verdicts["consistency.consistency"].change == pytest.approx(-0.6)
+    assert verdicts["clean.top1"].verdict == "not gated"
+    # lower is better: the flip rate rising by more than 1 point is the regression
+    up = check(shifted(base, "diagonal.flip_rate", 1.5), base, gates)
+    assert {v.key: v.verdict for v in up}["diagonal.flip_rate"] == "REGRESSION"
+    down = check(shifted(base, "diagonal.flip_rate", -5), base, gates)
+    assert {v.key: v.verdict for v in down}["diagonal.flip_rate"] == "ok"
+    value = {v.key: v.current for v in ok}["clean.top1"]
+    floor = parse_gates("min", [f"clean.top1={value + 1}"])
+    assert {v.key: v.verdict for v in check(base, None, floor)}["clean.top1"] == "REGRESSION"
+
+
+def test_cli_exit_codes(baseline: Path, tmp_path: Path) -> None:
+    base = json.loads((baseline / "results.json").read_text())
+    same = write(base, tmp_path / "same")
+    worse = write(shifted(base, "consistency.consistency", -3.0), tmp_path / "worse")
+    args = ["--baseline", str(baseline), "--max-drop", "consistency=0.5"]
+    passed = runner.invoke(app, ["check", str(same), *args])
+    assert passed.exit_code == 0, passed.output
+    regressed = runner.invoke(app, ["check", str(worse), *args])
+    assert regressed.exit_code == 1 and "regression: consistency.consistency" in regressed.stderr
+    other = copy.deepcopy(base)
+    other["config"]["seed"] = 7
+    mismatched = write(other, tmp_path / "other")
+    refused = runner.invoke(app, ["check", str(mismatched), *args])
+    assert refused.exit_code == 2 and "config.seed: 0 -> 7" in refused.stderr
+    allowed = runner.invoke(app, ["check", str(mismatched), *args, "--allow-mismatch"])
+    assert allowed.exit_code == 0
+    unknown = runner.invoke(
+        app, ["check", str(same), "--baseline", str(baseline), "--max-drop", "nope.x=1"]
+    )
+    assert unknown.exit_code == 2 and "nope.x is not in the current results" in unknown.stderr
+    missing = runner.invoke(app, ["check", str(tmp_path / "nowhere"), *args])
+    assert missing.exit_code == 2 and "no results.json" in missing.stderr
+
+
+def test_markdown_and_step_summary_parse_back(baseline: Path, tmp_path: Path, monkeypatch) -> None:
+    base = json.loads((baseline / "results.json").read_text())
+    worse = write(shifted(base, "clean.top1", -2.0), tmp_path / "worse")
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    out = tmp_path / "check.md"
+    args = [
+        "check",
+        str(worse),
+        "--baseline",
+        str(baseline),
+        "--max-drop",
+        "clean.top1=1",
+        "--markdown",
+        str(out),
+    ]
+    assert runner.invoke(app, args).exit_code == 1
+    text = out.read_text()
+    assert summary.read_text() == text
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header == ["metric", "baseline", "current", "change", "gate", "verdict"]
+    first = dict(
+        zip(header, [cell.strip() for cell in lines[2].strip("|").split("|")], strict=True)
+    )
+    assert first["metric"] == "clean.top1" and first["verdict"] == "REGRESSION"
+    assert float(first["change"]) == pytest.approx(-2.0) and first["gate"] == "max-drop 1"
+    assert text.startswith("**shiftbench check: 1 regression(s)**")
+
+
+def test_gates_from_pyproject(baseline: Path, tmp_path: Path, monkeypatch) -> None:
+    base = json.loads((baseline / "results.json").read_text())
+    worse = write(shifted(base, "consistency.consistency", -1.0), tmp_path / "worse")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        "[tool.shiftbench.check]\nmax-drop = { consistency = 0.5 }\n"
+    )
+    monkeypatch.chdir(project)
+    result = runner.invoke(app, ["check", str(worse), "--baseline", str(baseline)])
+    assert result.exit_code == 1
+    loose = tmp_path / "loose.toml"
+    loose.write_text("[tool.shiftbench.check]\nmax-drop = { consistency = 2 }\n")
+    relaxed = runner.invoke(
+        app, ["check", str(worse), "--baseline", str(baseline), "--check-config", str(loose)]
+    )
+    assert relaxed.exit_code == 0
+    absent = ["check", str(worse), "--check-config", str(tmp_path / "none.toml")]
+    assert "check configuration not found" in runner.invoke(app, absent).stderr
+    empty = tmp_path / "empty.toml"
+    empty.write_text("[tool.other]\n")
+    ungated = runner.invoke(app, ["check", str(worse), "--check-config", str(empty)])
+    assert ungated.exit_code == 2 and "no gate" in ungated.stderr
+
+
+def test_eval_gates_itself(baseline: Path, tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "data")
+    args = ["eval", *TINY, "--data", str(folder), "--suite", "clean,consistency,diagonal"]
+    gated = [
+        *args,
+        "--baseline",
+        str(baseline),
+        "--max-drop",
+        "consistency=0.5",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    result = runner.invoke(app, gated)
+    assert result.exit_code == 0, result.output
+    assert "shiftbench check" in result.stdout
+
+
+def test_markdown_when_all_pass(baseline: Path) -> None:
+    base = json.loads((baseline / "results.json").read_text())
+    text = markdown(check(base, base, parse_gates("max-drop", ["clean.top1=0"])))
+    assert text.startswith("**shiftbench check: passed** (1 gated metric(s))")
