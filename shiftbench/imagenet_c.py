@@ -91,13 +91,13 @@ def evaluate_imagenet_c(
             seconds += outcome.seconds
             views += outcome.views
     clean_error = None if clean is None else 1 - clean.metric("clean.top1").value / 100
-    metrics, curves, settings = corruption_metrics(errors, clean_error)
+    metrics, curves, coverage = corruption_metrics(errors, clean_error)
     device = resolve_device(config.device)
     return EvalResult(
         model=model.describe(),
         variant=model.variant,
         data={
-            "imagenet_c": sets.describe(),
+            "imagenet_c": {**sets.describe(), **coverage},
             "clean": clean.data if clean is not None else None,
             "images_evaluated": sum(
                 int(r.numel()) for k, r in records.items() if k.endswith(".index")
@@ -112,7 +112,8 @@ def evaluate_imagenet_c(
         suites={
             "corruption": {
                 "description": "top-1 error on the released ImageNet-C files; CE, mCE vs AlexNet",
-                **settings,
+                "corruptions": list(config.corruptions or ALL),
+                "severities": list(config.severities),
             },
             **(clean.suites if clean is not None else {}),
         },

@@ -164,7 +164,7 @@ def test_cli_corruption_from_disk_with_clean_data(tmp_path: Path) -> None:
         "corruption.extra_error",
     } <= keys
     assert "corruption.ce.saturate" in keys and "corruption.error.gaussian_noise.5" in keys
-    assert meta["suites"]["corruption"]["mce_over"] == ["gaussian_noise"]
+    assert meta["data"]["imagenet_c"]["mce_over"] == ["gaussian_noise"]
     assert (out / "curve_corruption.error.gaussian_noise.csv").exists()
 
 
@@ -289,3 +289,14 @@ def test_cli_on_the_fly(tmp_path: Path) -> None:
     assert meta["suites"]["corruption"]["jpeg_like_release"] is True
     unknown = runner.invoke(app, [*args[:-5], "--corruptions", "rain", "--out", str(out)])
     assert unknown.exit_code == 2 and "unknown corruption 'rain'" in unknown.stderr
+
+
+def test_released_files_results_of_two_models_are_comparable(tmp_path: Path) -> None:
+    from shiftbench.check import mismatches
+
+    root = make_tree(tmp_path, ("fog",), size=24)
+    runs = [
+        evaluate_imagenet_c(wrap(LinearProbe(16, 3, seed=s), 16), root, config(), stored_size=24)
+        for s in (0, 1)
+    ]
+    assert mismatches(runs[0].to_json(), runs[1].to_json()) == []

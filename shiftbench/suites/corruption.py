@@ -136,7 +136,8 @@ def corruption_metrics(
     errors: dict[str, dict[int, torch.Tensor]], clean_error: float | None
 ) -> tuple[list[Metric], list[Curve], dict]:
     """Metrics of the corruption suite from per-image misses by corruption and severity:
-    errors with Wilson intervals, CE/mCE and relative forms (point values), curves."""
+    errors with Wilson intervals, CE/mCE and relative forms (point values), curves, and which
+    corruptions the means cover (those measured at every severity)."""
     metrics: list[Metric] = []
     curves: list[Curve] = []
     for name, by_severity in errors.items():
@@ -175,9 +176,8 @@ def corruption_metrics(
     if scores.extra_mean_error is not None:
         extra_n = sum(count[n] for n in scores.ce if n in EXTRA)
         metrics.append(point("extra_error", scores.extra_mean_error, extra_n))
-    settings = {
+    coverage = {
         "mce_over": [n for n in BENCHMARK if n in scores.ce],
         "left_out_of_means": scores.incomplete,
-        "clean_error": clean_error,
     }
-    return metrics, curves, settings
+    return metrics, curves, coverage
