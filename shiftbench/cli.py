@@ -23,7 +23,15 @@ from .data import check_data_root
 from .errors import ShiftbenchError
 from .imagenet_c import evaluate_imagenet_c
 from .models import LoadedModel, load_model
-from .report import default_output_dir, discard_output_dir, metrics_table, prepare_output_dir
+from .report import (
+    comparison_table,
+    default_output_dir,
+    discard_output_dir,
+    load_variants,
+    metrics_table,
+    prepare_output_dir,
+    render_report,
+)
 from .report import write_results as write_result_files
 from .suites import SUITES, parse_suite_names
 from .synthetic import generate_images
@@ -474,6 +482,26 @@ def check_command(
             allow_mismatch, markdown_file,
         )  # fmt: skip
     raise typer.Exit(code)
+
+
+@app.command("report")
+def report_command(
+    results: Annotated[
+        list[Path],
+        typer.Argument(help="Results folders (results.json inside, or one per sub-folder)."),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Where report.md and the plots go (default: the first)."),
+    ] = None,
+) -> None:
+    """Re-render the table, report.md and PNG plots from saved results alone."""
+    with user_errors():
+        target = out if out is not None else results[0]
+        variants = load_variants(results)
+        written = render_report(variants, target)
+    stdout.print(comparison_table(variants))
+    note(f"wrote {', '.join(p.name for p in written)} to {target}")
 
 
 @app.command("synthetic")

@@ -10,11 +10,12 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.table import Table
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from .errors import ShiftbenchError
 from .results import EvalResult
@@ -84,24 +85,13 @@ def _umask() -> int:
     return current
 
 
-def write_results(result: EvalResult, out: str | Path) -> list[Path]:
-    """Write metrics.csv, results.json, one CSV per curve, images.csv and records.safetensors.
-
-    Files are staged in a hidden folder inside `out` and moved into place only when all of
-    them are complete, so an interrupted run leaves no half-written result file.
-    """
-    out = Path(out)
+def _publish(out: Path, write: Callable[[Path], None]) -> list[Path]:
+    """Let `write` fill a hidden staging folder inside `out`, then move its files into place:
+    an interrupted run leaves no half-written result file."""
     prepare_output_dir(out)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
-        result.metrics_frame().to_csv(staging / "metrics.csv", index=False)
-        text = json.dumps(_json_safe(result.to_json()), indent=2, allow_nan=False)
-        (staging / "results.json").write_text(text + "\n")
-        for curve in result.curves:
-            (staging / f"curve_{curve.key}.csv").write_text(_curve_csv(curve))
-        (staging / "images.csv").write_text(_images_csv(result))
-        records = {k: v.contiguous() for k, v in result.records.items()}
-        save_file(records, str(staging / "records.safetensors"))
+        write(staging)
         mode = 0o666 & ~_umask()
         written = []
         for path in sorted(staging.iterdir()):
@@ -112,6 +102,144 @@ def write_results(result: EvalResult, out: str | Path) -> list[Path]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
+
+
+def write_results(result: EvalResult, out: str | Path) -> list[Path]:
+    """Write metrics.csv, results.json, one CSV per curve, images.csv and records.safetensors,
+    whole or not at all."""
+
+    def write(staging: Path) -> None:
+        result.metrics_frame().to_csv(staging / "metrics.csv", index=False)
+        text = json.dumps(_json_safe(result.to_json()), indent=2, allow_nan=False)
+        (staging / "results.json").write_text(text + "\n")
+        for curve in result.curves:
+            (staging / f"curve_{curve.key}.csv").write_text(_curve_csv(curve))
+        (staging / "images.csv").write_text(_images_csv(result))
+        records = {k: v.contiguous() for k, v in result.records.items()}
+        save_file(records, str(staging / "records.safetensors"))
+
+    return _publish(Path(out), write)
+
+
+def read_saved(path: str | Path) -> list[dict]:
+    """Saved results under `path`: its results.json, or one per sub-folder (variants), each
+    with its per-image records when saved, and a label."""
+    path = Path(path)
+    folders = (
+        [path]
+        if (path / "results.json").is_file()
+        else sorted(p for p in path.iterdir() if (p / "results.json").is_file())
+        if path.is_dir()
+        else []
+    )
+    if not folders:
+        raise ShiftbenchError(f"no results.json in {path} or its sub-folders")
+    saved = []
+    for folder in folders:
+        try:
+            results = json.loads((folder / "results.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ShiftbenchError(f"{folder}/results.json is not readable: {exc}") from None
+        records = folder / "records.safetensors"
+        results["records"] = load_file(str(records)) if records.is_file() else {}
+        results["folder"] = str(folder)
+        saved.append(results)
+    return saved
+
+
+def load_variants(paths: list[str | Path]) -> list[dict]:
+    """Saved results of every path (see `read_saved`), labelled for tables and plots: the
+    variant name, with the model's when several models are shown."""
+    variants = [v for path in paths for v in read_saved(path)]
+    _label(variants)
+    return variants
+
+
+def _label(variants: list[dict]) -> None:
+    one_model = len({v["model"]["name"] for v in variants}) == 1
+    for v in variants:
+        v["label"] = v["variant"] if one_model else f"{v['model']['name']} ({v['variant']})"
+    labels = [v["label"] for v in variants]
+    for v in variants:
+        if labels.count(v["label"]) > 1:
+            v["label"] = f"{v['label']} [{Path(v['folder']).name}]"
+
+
+def _cell(metric: dict | None) -> str:
+    if metric is None or metric["value"] is None:
+        return ""
+    if metric["ci_low"] is None:
+        return _fmt(metric["value"])
+    return f"{_fmt(metric['value'])} [{_fmt(metric['ci_low'])}, {_fmt(metric['ci_high'])}]"
+
+
+def _metric_rows(variants: list[dict]) -> list[list[str]]:
+    keys: list[str] = []
+    for v in variants:
+        keys += [m["key"] for m in v["metrics"] if m["key"] not in keys]
+    by_key = [{m["key"]: m for m in v["metrics"]} for v in variants]
+    return [[key, *(_cell(found.get(key)) for found in by_key)] for key in keys]
+
+
+def comparison_table(variants: list[dict]) -> Table:
+    """Metrics of every variant side by side (value and 95% interval)."""
+    table = Table(title="shiftbench report", title_justify="left")
+    table.add_column("metric")
+    for v in variants:
+        table.add_column(v["label"], justify="right")
+    for row in _metric_rows(variants):
+        table.add_row(*row)
+    return table
+
+
+PLOTS = {
+    "plot_diagonal_top1.png": "Accuracy along the diagonal",
+    "plot_translation_worst_top1.png": "Worst-case accuracy against attack radius",
+    "plot_prob_true_examples.png": "True-class probability against shift, example images",
+    "plot_corruption_errors.png": "Top-1 error by corruption and severity",
+}
+
+
+def render_report(variants: list[dict], out: str | Path) -> list[Path]:
+    """From saved results alone (`load_variants`): report.md (runs, metrics side by side,
+    plots) and the PNG plots that the saved suites allow, written whole or not at all."""
+    from . import plots
+
+    def write(staging: Path) -> None:
+        drawn = {
+            "plot_diagonal_top1.png": plots.curve_plot(
+                variants, "diagonal.top1", PLOTS["plot_diagonal_top1.png"],
+                staging / "plot_diagonal_top1.png",
+            ),
+            "plot_translation_worst_top1.png": plots.curve_plot(
+                variants, "translation.worst_top1", PLOTS["plot_translation_worst_top1.png"],
+                staging / "plot_translation_worst_top1.png",
+            ),
+            "plot_prob_true_examples.png": plots.examples_plot(
+                variants, staging / "plot_prob_true_examples.png"
+            ),
+            "plot_corruption_errors.png": plots.corruption_plot(
+                variants, staging / "plot_corruption_errors.png"
+            ),
+        }  # fmt: skip
+        lines = ["# shiftbench report", "", "| variant | model | source | images | data |"]
+        lines.append("|---|---|---|---:|---|")
+        for v in variants:
+            data = v["data"].get("root") or v["data"].get("imagenet_c", {}).get("root", "")
+            lines.append(
+                f"| {v['label']} | {v['model']['name']} | {v['model']['source']} | "
+                f"{v['data']['images_evaluated']} | {data} |"
+            )
+        lines += ["", "Values in percent with 95% intervals.", ""]
+        lines.append("| metric | " + " | ".join(v["label"] for v in variants) + " |")
+        lines.append("|---|" + "---:|" * len(variants))
+        lines += ["| " + " | ".join(row) + " |" for row in _metric_rows(variants)]
+        for name, title in PLOTS.items():
+            if drawn[name]:
+                lines += ["", f"## {title}", "", f"![{title}]({name})"]
+        (staging / "report.md").write_text("\n".join(lines) + "\n")
+
+    return _publish(Path(out), write)
 
 
 def _fmt(value: float, digits: int = 2) -> str:

@@ -1,0 +1,108 @@
+"""PNG plots of saved results, one line (or panel) per variant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+Saved = dict  # a results.json, with "label" and (optionally) "records" added by the reader
+
+
+def _curve(results: Saved, key: str) -> dict | None:
+    return next((c for c in results["curves"] if c["key"] == key), None)
+
+
+def curve_plot(variants: list[Saved], key: str, title: str, path: Path) -> bool:
+    """A curve (with its 95% band) for every variant that has it; False if none has."""
+    drawn = False
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for results in variants:
+        curve = _curve(results, key)
+        if curve is None:
+            continue
+        x = np.array(curve["x"], dtype=float)
+        low = np.array([np.nan if v is None else v for v in curve["ci_low"]], dtype=float)
+        high = np.array([np.nan if v is None else v for v in curve["ci_high"]], dtype=float)
+        axes.plot(x, curve["value"], marker="o", markersize=3, label=results["label"])
+        axes.fill_between(x, low, high, alpha=0.15)
+        axes.set_xlabel(curve["x_name"])
+        drawn = True
+    if drawn:
+        axes.set_ylabel(f"{key} (%)")
+        axes.set_title(title)
+        axes.grid(alpha=0.3)
+        axes.legend()
+        figure.tight_layout()
+        figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return drawn
+
+
+def examples_plot(variants: list[Saved], path: Path, count: int = 4) -> bool:
+    """True-class probability against diagonal offset for the first few images."""
+    available = [v for v in variants if "diagonal.prob_true" in v.get("records", {})]
+    if not available:
+        return False
+    index = available[0]["records"]["index"][:count].tolist()
+    figure, axes = plt.subplots(1, len(index), figsize=(3.2 * len(index), 3), squeeze=False)
+    for column, image in enumerate(index):
+        ax = axes[0, column]
+        for results in available:
+            rows = (results["records"]["index"] == image).nonzero()
+            if len(rows) == 0:
+                continue
+            probability = results["records"]["diagonal.prob_true"][int(rows[0])].numpy()
+            ax.plot(range(len(probability)), 100 * probability, label=results["label"])
+        ax.set_title(f"image {image}")
+        ax.set_xlabel("diagonal offset")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("true-class probability (%)")
+    axes[0, -1].legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
+
+
+def corruption_plot(variants: list[Saved], path: Path) -> bool:
+    """Top-1 error by corruption and severity, one heat map per variant."""
+    tables = []
+    for results in variants:
+        errors = {
+            m["name"]: m["value"]
+            for m in results["metrics"]
+            if m["suite"] == "corruption" and m["name"].startswith("error.")
+        }
+        if errors:
+            tables.append((results["label"], errors))
+    if not tables:
+        return False
+    names = sorted({key.split(".")[1] for _, errors in tables for key in errors})
+    severities = sorted({int(key.split(".")[2]) for _, errors in tables for key in errors})
+    figure, axes = plt.subplots(
+        1,
+        len(tables),
+        figsize=(1.2 + 0.7 * len(severities) * len(tables), 0.35 * len(names) + 1.5),
+        squeeze=False,
+        sharey=True,
+    )
+    for ax, (label, errors) in zip(axes[0], tables, strict=True):
+        grid = np.array([[errors.get(f"error.{n}.{s}", np.nan) for s in severities] for n in names])
+        image = ax.imshow(grid, vmin=0, vmax=100, cmap="magma_r", aspect="auto")
+        ax.set_xticks(range(len(severities)), [str(s) for s in severities])
+        ax.set_yticks(range(len(names)), names)
+        if ax is not axes[0, 0]:
+            ax.tick_params(labelleft=False)
+        ax.set_xlabel("severity")
+        ax.set_title(label, fontsize="small")
+    figure.colorbar(image, ax=axes[0].tolist(), label="top-1 error (%)")
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return True

@@ -1,0 +1,75 @@
+"""shiftbench report: tables, report.md and plots from saved results alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from shiftbench.cli import app
+
+from .helpers import write_folder
+
+runner = CliRunner()
+TINY = [
+    "test_resnet",
+    "--no-pretrained",
+    "--num-classes",
+    "3",
+    "--img-size",
+    "32",
+    "--max-shift",
+    "8",
+    "-j",
+    "0",
+]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A comparison folder: the baseline and a BlurPool-3 variant, all shift suites and two
+    corruptions, one sub-folder each."""
+    data = write_folder(tmp_path_factory.mktemp("data"))
+    root = tmp_path_factory.mktemp("cmp")
+    suites = ["--suite", "clean,consistency,diagonal,circular,translation,corruption"]
+    suites += ["--corruptions", "contrast,fog", "--severities", "1,3"]
+    for name, extra in (("baseline", []), ("aa3", ["--antialias", "3"])):
+        args = ["eval", *TINY, "--data", str(data), *suites, *extra, "--out", str(root / name)]
+        assert runner.invoke(app, args).exit_code == 0
+    return root
+
+
+def test_report_renders_every_plot_and_the_table(saved: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["report", str(saved), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for name in (
+        "plot_diagonal_top1.png",
+        "plot_translation_worst_top1.png",
+        "plot_prob_true_examples.png",
+        "plot_corruption_errors.png",
+    ):
+        with Image.open(out / name) as image:
+            assert image.width > 200 and image.height > 200
+            assert len(np.unique(np.asarray(image.convert("L")))) > 10  # something was drawn
+    text = (out / "report.md").read_text()
+    table = [line for line in text.splitlines() if line.startswith("| metric |")]
+    assert table == ["| metric | aa3 | baseline |"]
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert "corruption.error.fog.3" in rows and "[" in rows["clean.top1"]
+    assert "corruption.mce" not in rows  # only severities 1 and 3: no CE, no mCE
+    assert "![Worst-case accuracy against attack radius](plot_translation_worst_top1.png)" in text
+    assert "aa3" in result.stdout and "baseline" in result.stdout
+
+
+def test_report_of_one_result_in_place_and_bad_input(saved: Path, tmp_path: Path) -> None:
+    single = saved / "baseline"
+    assert runner.invoke(app, ["report", str(single)]).exit_code == 0
+    assert (single / "report.md").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = runner.invoke(app, ["report", str(empty)])
+    assert missing.exit_code == 2 and "no results.json" in missing.stderr
