@@ -123,15 +123,14 @@ def write_results(result: EvalResult, out: str | Path) -> list[Path]:
 
 def read_saved(path: str | Path) -> list[dict]:
     """Saved results under `path`: its results.json, or one per sub-folder (variants), each
-    with its per-image records when saved, and a label."""
+    with its per-image records when they were saved."""
     path = Path(path)
-    folders = (
-        [path]
-        if (path / "results.json").is_file()
-        else sorted(p for p in path.iterdir() if (p / "results.json").is_file())
-        if path.is_dir()
-        else []
-    )
+    if (path / "results.json").is_file():
+        folders = [path]
+    elif path.is_dir():
+        folders = sorted(p for p in path.iterdir() if (p / "results.json").is_file())
+    else:
+        folders = []
     if not folders:
         raise ShiftbenchError(f"no results.json in {path} or its sub-folders")
     saved = []

@@ -11,6 +11,11 @@ from torch import nn
 
 from shiftbench import EvalConfig, LoadedModel, wrap_module
 
+# A random-init timm test_resnet with a 3-class head at 32 px, one process: fast CLI runs.
+TINY_OPTIONS = ["--no-pretrained", "--num-classes", "3", "--img-size", "32", "--max-shift", "8"]
+TINY_OPTIONS += ["-j", "0"]
+TINY_RESNET = ["test_resnet", *TINY_OPTIONS]
+
 ZERO = (0.0, 0.0, 0.0)
 ONE = (1.0, 1.0, 1.0)
 

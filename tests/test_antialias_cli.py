@@ -19,14 +19,15 @@ from shiftbench.antialias import AntialiasSpec, antialias
 from shiftbench.cli import app
 from shiftbench.data import load_canvas
 
+from .helpers import TINY_OPTIONS
+
 runner = CliRunner()
-TINY = ["--no-pretrained", "--num-classes", "3", "--img-size", "32", "--max-shift", "8", "-j", "0"]
 
 
 def resnet18_aa3(folder: Path, weights: Path, out: Path) -> list[str]:
     """eval of tv/resnet18 converted with BlurPool-3, with weights."""
     data = ["--data", str(folder), "--antialias", "3", "--weights", str(weights)]
-    return ["eval", "tv/resnet18", *TINY, *data, "--out", str(out)]
+    return ["eval", "tv/resnet18", *TINY_OPTIONS, *data, "--out", str(out)]
 
 
 def test_eval_with_blurpool_records_the_conversion(folder: Path, tmp_path: Path) -> None:
@@ -34,7 +35,7 @@ def test_eval_with_blurpool_records_the_conversion(folder: Path, tmp_path: Path)
     args = [
         "eval",
         "test_resnet",
-        *TINY,
+        *TINY_OPTIONS,
         "--data",
         str(folder),
         "--antialias",
@@ -92,7 +93,15 @@ def test_aps_with_circular_padding_is_fully_circular_consistent(
     weights = tmp_path / "aps.pth"
     varied_aps_checkpoint(folder, weights)
     out = tmp_path / "aps"
-    args = ["eval", "tv/resnet18", *TINY, "--data", str(folder), "--suite", "clean,circular"]
+    args = [
+        "eval",
+        "tv/resnet18",
+        *TINY_OPTIONS,
+        "--data",
+        str(folder),
+        "--suite",
+        "clean,circular",
+    ]
     args += ["--weights", str(weights), "--antialias", "aps", "--circular-pad", "--out", str(out)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output

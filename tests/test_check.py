@@ -12,28 +12,16 @@ from typer.testing import CliRunner
 from shiftbench.check import Gate, check, markdown, parse_gates
 from shiftbench.cli import app
 
-from .helpers import write_folder
+from .helpers import TINY_RESNET, write_folder
 
 runner = CliRunner()
-TINY = [
-    "test_resnet",
-    "--no-pretrained",
-    "--num-classes",
-    "3",
-    "--img-size",
-    "32",
-    "--max-shift",
-    "8",
-    "-j",
-    "0",
-]
 
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = write_folder(tmp_path_factory.mktemp("data"))
     out = tmp_path_factory.mktemp("base")
-    args = ["eval", *TINY, "--data", str(folder), "--suite", "clean,consistency,diagonal"]
+    args = ["eval", *TINY_RESNET, "--data", str(folder), "--suite", "clean,consistency,diagonal"]
     assert runner.invoke(app, [*args, "--out", str(out)]).exit_code == 0
     return out
 
@@ -155,7 +143,7 @@ def test_gates_from_pyproject(baseline: Path, tmp_path: Path, monkeypatch) -> No
 
 def test_eval_gates_itself(baseline: Path, tmp_path: Path) -> None:
     folder = write_folder(tmp_path / "data")
-    args = ["eval", *TINY, "--data", str(folder), "--suite", "clean,consistency,diagonal"]
+    args = ["eval", *TINY_RESNET, "--data", str(folder), "--suite", "clean,consistency,diagonal"]
     gated = [
         *args,
         "--baseline",

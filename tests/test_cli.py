@@ -15,21 +15,9 @@ from typer.testing import CliRunner
 
 from shiftbench.cli import app
 
-from .helpers import write_folder
+from .helpers import TINY_RESNET, write_folder
 
 runner = CliRunner()
-TINY = [
-    "test_resnet",
-    "--no-pretrained",
-    "--num-classes",
-    "3",
-    "--img-size",
-    "32",
-    "--max-shift",
-    "8",
-    "-j",
-    "0",
-]
 
 
 def run(*args: str):
@@ -38,7 +26,9 @@ def run(*args: str):
 
 def test_eval_writes_every_file(folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = run(*TINY, "--data", str(folder), "--suite", "all", "--out", str(out), "--seed", "3")
+    result = run(
+        *TINY_RESNET, "--data", str(folder), "--suite", "all", "--out", str(out), "--seed", "3"
+    )
     assert result.exit_code == 0, result.output
     assert "consistency" in result.stdout and "95% CI" in result.stdout
     names = sorted(p.name for p in out.iterdir())
@@ -82,7 +72,9 @@ def test_records_recompute_every_metric(folder: Path, tmp_path: Path) -> None:
     from shiftbench.views import Geometry
 
     out = tmp_path / "out"
-    assert run(*TINY, "--data", str(folder), "--suite", "all", "--out", str(out)).exit_code == 0
+    assert (
+        run(*TINY_RESNET, "--data", str(folder), "--suite", "all", "--out", str(out)).exit_code == 0
+    )
     meta = json.loads((out / "results.json").read_text())
     records = load_file(str(out / "records.safetensors"))
     config = EvalConfig(**{**meta["config"], "suites": tuple(meta["config"]["suites"])})
@@ -98,7 +90,7 @@ def test_records_recompute_every_metric(folder: Path, tmp_path: Path) -> None:
 
 
 def test_limit_is_loud(folder: Path, tmp_path: Path) -> None:
-    result = run(*TINY, "--data", str(folder), "--limit", "5", "--out", str(tmp_path / "o"))
+    result = run(*TINY_RESNET, "--data", str(folder), "--limit", "5", "--out", str(tmp_path / "o"))
     assert result.exit_code == 0
     assert "evaluating 5 of 12 images" in result.stderr
 
@@ -106,7 +98,7 @@ def test_limit_is_loud(folder: Path, tmp_path: Path) -> None:
 def test_corrupt_image_is_skipped_counted_and_named(folder: Path, tmp_path: Path) -> None:
     (folder / "class_2" / "zz_broken.png").write_bytes(b"\x89PNG broken")
     out = tmp_path / "out"
-    result = run(*TINY, "--data", str(folder), "--out", str(out))
+    result = run(*TINY_RESNET, "--data", str(folder), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "1 unreadable images skipped" in result.stderr
     meta = json.loads((out / "results.json").read_text())
@@ -148,7 +140,7 @@ def bad_weights(tmp_path: Path) -> list[str]:
 def test_bad_input_is_one_line(tmp_path: Path, case: str, message: str) -> None:
     data = write_folder(tmp_path / "data")
     out = tmp_path / "out"
-    args = [*TINY, "--data", str(data), "--out", str(out)]
+    args = [*TINY_RESNET, "--data", str(data), "--out", str(out)]
     if case == "unknown_model":
         args[0] = "resnet5O"
     elif case == "missing_data":
@@ -186,7 +178,7 @@ def test_failed_write_leaves_no_result_file(folder: Path, tmp_path: Path, monkey
 
     monkeypatch.setattr(report, "save_file", explode)
     out = tmp_path / "out"
-    result = run(*TINY, "--data", str(folder), "--out", str(out))
+    result = run(*TINY_RESNET, "--data", str(folder), "--out", str(out))
     assert result.exit_code != 0
     assert not out.exists() or list(out.iterdir()) == []
 
@@ -219,7 +211,10 @@ def test_random_initialised_models_repeat_with_the_seed(folder: Path, tmp_path: 
     runs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        assert run(*TINY, "--data", str(folder), "--seed", "5", "--out", str(out)).exit_code == 0
+        assert (
+            run(*TINY_RESNET, "--data", str(folder), "--seed", "5", "--out", str(out)).exit_code
+            == 0
+        )
         runs.append(load_file(str(out / "records.safetensors")))
     for key, value in runs[0].items():
         assert torch.equal(value, runs[1][key]), key

@@ -11,21 +11,9 @@ from typer.testing import CliRunner
 
 from shiftbench.cli import app
 
-from .helpers import write_folder
+from .helpers import TINY_RESNET, write_folder
 
 runner = CliRunner()
-TINY = [
-    "test_resnet",
-    "--no-pretrained",
-    "--num-classes",
-    "3",
-    "--img-size",
-    "32",
-    "--max-shift",
-    "8",
-    "-j",
-    "0",
-]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +25,16 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     suites = ["--suite", "clean,consistency,diagonal,circular,translation,corruption"]
     suites += ["--corruptions", "contrast,fog", "--severities", "1,3"]
     for name, extra in (("baseline", []), ("aa3", ["--antialias", "3"])):
-        args = ["eval", *TINY, "--data", str(data), *suites, *extra, "--out", str(root / name)]
+        args = [
+            "eval",
+            *TINY_RESNET,
+            "--data",
+            str(data),
+            *suites,
+            *extra,
+            "--out",
+            str(root / name),
+        ]
         assert runner.invoke(app, args).exit_code == 0
     return root
 
