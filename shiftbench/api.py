@@ -7,14 +7,16 @@ import os
 from contextlib import nullcontext
 from pathlib import Path
 
+import torch
+
 from .config import EvalConfig
 from .console import note, progress_bar, warn
 from .data import ImageSet, scan_image_folder
-from .engine import resolve_device, run_pass
+from .engine import Lane, PassResult, resolve_device, run_pass
 from .errors import ShiftbenchError
 from .models import LoadedModel
 from .results import EvalResult, environment
-from .suites import build_suites
+from .suites import Suite, build_suites
 from .views import Geometry
 
 
@@ -29,13 +31,50 @@ def evaluate(
     `data` is an image-folder tree (one sub-folder per class) or an already scanned ImageSet.
     With `verbose`, notes, warnings and a progress bar go to stderr.
     """
+    return evaluate_many([model], data, config, verbose)[0]
+
+
+def check_shared_input(models: list[LoadedModel]) -> None:
+    """Models evaluated on the same decoded images need one input size, resize filter and
+    class count."""
+    first = models[0]
+    for model in models[1:]:
+        for what, mine, theirs in (
+            ("input size", model.preprocess.input_size, first.preprocess.input_size),
+            ("resize filter", model.preprocess.interpolation, first.preprocess.interpolation),
+            ("class count", model.num_classes, first.num_classes),
+        ):
+            if mine != theirs:
+                raise ShiftbenchError(
+                    f"{model.name} ({model.variant}) has {what} {mine} but {first.name} "
+                    f"({first.variant}) has {theirs}: paired variants must share it "
+                    "(--img-size / --interpolation / --num-classes set it for all)"
+                )
+
+
+def evaluate_many(
+    models: list[LoadedModel],
+    data: str | Path | ImageSet,
+    config: EvalConfig | None = None,
+    verbose: bool = False,
+    labels: list[str] | None = None,
+) -> list[EvalResult]:
+    """Evaluate several models on the same images, views, shifts and corruption noise, each
+    image decoded once for all of them; one result per model, in order (see `evaluate`).
+
+    The models must share input size, resize filter and class count. `labels` name the
+    results (default: each model's variant).
+    """
     config = config or EvalConfig()
-    geometry = Geometry(model.preprocess.input_size, config.max_shift)
-    suites = build_suites(geometry, config)
+    check_shared_input(models)
+    first = models[0]
+    geometry = Geometry(first.preprocess.input_size, config.max_shift)
+    lanes = [Lane(m.module, m.preprocess, build_suites(geometry, config)) for m in models]
+    suites = lanes[0].suites
     images = (
         data
         if isinstance(data, ImageSet)
-        else scan_image_folder(data, model.num_classes, config.limit)
+        else scan_image_folder(data, first.num_classes, config.limit)
     )
     device = resolve_device(config.device)
     if verbose:
@@ -46,16 +85,34 @@ def evaluate(
             )
         if images.skipped:
             warn(f"{len(images.skipped)} non-image files skipped (listed in results.json)")
+        names = ", ".join(f"{m.name} ({m.variant})" for m in models)
         note(
-            f"{model.name} ({model.source} {model.architecture}, {model.num_classes} classes) on "
-            f"{len(images.items)} images ({images.label_map}); canvas {geometry.canvas}px, "
-            f"window {geometry.size}px; suites {', '.join(s.name for s in suites)}; {device}"
+            f"{names}: {first.num_classes} classes, {len(images.items)} images "
+            f"({images.label_map}); canvas {geometry.canvas}px, window {geometry.size}px; "
+            f"suites {', '.join(s.name for s in suites)}; {device}"
         )
     bar = progress_bar(len(images.items), "evaluating") if verbose else nullcontext(None)
     with bar as update:
-        outcome = run_pass(model.module, model.preprocess, images, suites, geometry, config, update)
-    if verbose and outcome.skipped:
-        warn(f"{len(outcome.skipped)} unreadable images skipped (listed in results.json)")
+        outcomes = run_pass(lanes, images, geometry, config, update)
+    if verbose and outcomes[0].skipped:
+        warn(f"{len(outcomes[0].skipped)} unreadable images skipped (listed in results.json)")
+    names = labels or [None] * len(models)
+    return [
+        _result(model, lane.suites, outcome, images, geometry, config, device, label)
+        for model, lane, outcome, label in zip(models, lanes, outcomes, names, strict=True)
+    ]
+
+
+def _result(
+    model: LoadedModel,
+    suites: list[Suite],
+    outcome: PassResult,
+    images: ImageSet,
+    geometry: Geometry,
+    config: EvalConfig,
+    device: torch.device,
+    label: str | None,
+) -> EvalResult:
     metrics, curves = [], []
     for suite in suites:
         prefix = f"{suite.name}."
@@ -67,6 +124,7 @@ def evaluate(
     return EvalResult(
         model=model.describe(),
         variant=model.variant,
+        label=label,
         data={
             **images.describe(),
             "images_evaluated": outcome.images,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from .errors import ShiftbenchError
 
@@ -62,6 +62,16 @@ class EvalConfig:
         for ok, message in checks:
             if not ok:
                 raise ShiftbenchError(message)
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> EvalConfig:
+        """The configuration recorded in a results.json (`to_dict`), ignoring unknown keys."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in saved.items() if k in known}
+        for key in ("suites", "corruptions", "severities"):
+            if isinstance(values.get(key), list):
+                values[key] = tuple(values[key])
+        return cls(**values)
 
     def to_dict(self) -> dict:
         """JSON-ready copy of every option."""

@@ -163,8 +163,18 @@ class SuiteDraws:
 
 
 @dataclass
+class Lane:
+    """One model with its own suites, sharing a pass (and its decoded images) with others."""
+
+    module: nn.Module
+    preprocess: Preprocess
+    suites: list[Suite]
+
+
+@dataclass
 class PassResult:
-    """Per-image records of every suite (sorted by image index) and what the pass cost."""
+    """Per-image records of every suite of one lane (sorted by image index) and what the
+    pass cost (`views` are this lane's; `seconds` is the whole shared pass)."""
 
     records: dict[str, torch.Tensor]
     images: int
@@ -184,23 +194,28 @@ def _sorted_records(suites: list[Suite], index: torch.Tensor) -> dict[str, torch
 
 
 def run_pass(
-    module: nn.Module,
-    preprocess: Preprocess,
+    lanes: list[Lane],
     images: ImageSet,
-    suites: list[Suite],
     geometry: Geometry,
     config: EvalConfig,
     progress: Progress | None = None,
-) -> PassResult:
-    """Evaluate every suite on every image in one pass over the data.
+) -> list[PassResult]:
+    """Evaluate every lane's suites on every image in one pass over the data.
 
-    Images are decoded in small batches by `config.workers` processes (with each suite's
-    random draws); views from all suites and all batches in flight share forward batches.
-    `progress(images, views)` is called with the increments as work completes.
+    Images are decoded once, in small batches by `config.workers` processes (with each suite's
+    random draws, which depend only on the seed, the suite and the image, so every lane gets
+    the same ones); each lane packs the views of all its suites and all batches in flight into
+    its own forward batches. `progress(images, views)` is called with increments as work
+    completes. Lanes must share the resize filter (`preprocess.interpolation`).
     """
+    filters = {lane.preprocess.interpolation for lane in lanes}
+    if len(filters) != 1:
+        raise ShiftbenchError(f"models in one pass need one resize filter, got {sorted(filters)}")
     device = resolve_device(config.device)
-    queue = ViewQueue(Forward(module, preprocess, config, device))
-    dataset = CanvasDataset(images, geometry.canvas, preprocess.interpolation, SuiteDraws(suites))
+    queues = [ViewQueue(Forward(lane.module, lane.preprocess, config, device)) for lane in lanes]
+    dataset = CanvasDataset(
+        images, geometry.canvas, lanes[0].preprocess.interpolation, SuiteDraws(lanes[0].suites)
+    )
     loader = DataLoader(
         dataset,
         batch_size=DECODE_BATCH,
@@ -211,13 +226,13 @@ def run_pass(
     report = progress or (lambda images, views: None)
     seen: list[torch.Tensor] = []
     skipped: list[tuple[str, str]] = []
-    views = 0
+    views = [0] * len(lanes)
     started = time.perf_counter()
     with torch.inference_mode():
         batches = iter(loader)
         exhausted = False
         while True:
-            while not exhausted and queue.waiting < config.batch_size:
+            while not exhausted and min(q.waiting for q in queues) < config.batch_size:
                 cpu_batch = next(batches, None)
                 if cpu_batch is None:
                     exhausted = True
@@ -225,19 +240,27 @@ def run_pass(
                 skipped.extend(cpu_batch.skipped)
                 if len(cpu_batch):
                     batch = cpu_batch.to(device)
-                    for suite in suites:
-                        queue.add(suite.run(batch))
+                    for lane, queue in zip(lanes, queues, strict=True):
+                        for suite in lane.suites:
+                            queue.add(suite.run(batch))
                     seen.append(cpu_batch.indices)
                 report(len(cpu_batch) + len(cpu_batch.skipped), 0)
-            if not queue.busy:
+            if not any(q.busy for q in queues):
                 break
-            done = queue.step()
-            views += done
-            report(0, done)
+            # Each lane forwards all its full batches (all it has once the data is exhausted),
+            # so a lane that needs more views per image than another never builds a backlog.
+            for number, queue in enumerate(queues):
+                while queue.waiting >= config.batch_size or (exhausted and queue.busy):
+                    done = queue.step()
+                    views[number] += done
+                    report(0, done)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
     if not seen:
         raise ShiftbenchError(f"none of the {len(images.items)} images could be read")
     index = torch.cat(seen).sort().values
-    return PassResult(_sorted_records(suites, index), int(index.numel()), views, seconds, skipped)
+    return [
+        PassResult(_sorted_records(lane.suites, index), int(index.numel()), n, seconds, skipped)
+        for lane, n in zip(lanes, views, strict=True)
+    ]

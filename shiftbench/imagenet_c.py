@@ -13,7 +13,7 @@ from .config import EvalConfig
 from .console import note, progress_bar, warn
 from .corruptions import ALL, scan_imagenet_c
 from .data import scan_image_folder
-from .engine import resolve_device, run_pass
+from .engine import Lane, resolve_device, run_pass
 from .errors import ShiftbenchError
 from .models import LoadedModel
 from .results import EvalResult, environment
@@ -73,9 +73,8 @@ def evaluate_imagenet_c(
     with bar as update:
         for (name, severity), images in listings.items():
             suite = CleanSuite(geometry, suite_config)
-            outcome = run_pass(
-                model.module, model.preprocess, images, [suite], geometry, suite_config, update
-            )
+            lane = Lane(model.module, model.preprocess, [suite])
+            (outcome,) = run_pass([lane], images, geometry, suite_config, update)
             offset = len(images_rows)
             position = {item.index: offset + i for i, item in enumerate(images.items)}
             images_rows += [

@@ -31,6 +31,7 @@ class EvalResult:
     skipped: list[tuple[str, str]]
     environment: dict
     timing: dict = field(default_factory=dict)
+    label: str | None = None
 
     def metric(self, key: str) -> Metric:
         """The metric `suite.name`; a bare suite name gives that suite's headline metric."""
@@ -48,7 +49,7 @@ class EvalResult:
         rows = [
             {
                 "model": self.model["name"],
-                "variant": self.variant,
+                "variant": self.label or self.variant,
                 "suite": m.suite,
                 "metric": m.name,
                 "value": m.value,
@@ -68,6 +69,7 @@ class EvalResult:
             "shiftbench": __version__,
             "model": self.model,
             "variant": self.variant,
+            "label": self.label,
             "data": {**self.data, "skipped": [{"path": p, "reason": r} for p, r in self.skipped]},
             "config": self.config,
             "suites": self.suites,

@@ -88,6 +88,26 @@ def image_generator(seed: int, suite: str, index: int) -> torch.Generator:
 
 
 @dataclass(frozen=True)
+class PerImage:
+    """One metric as per-image values whose mean, in percent, is the metric (values are
+    fractions: a rate's per-image share of hits, a mean's per-image mean, an error score's
+    per-image term). `rate` marks rates of binary trials, for which McNemar's test applies."""
+
+    values: torch.Tensor
+    rate: bool = True
+
+
+def per_image_rate(hits: torch.Tensor) -> PerImage:
+    """The per-image share of hits of a rate over [images] or [images, ...] trials."""
+    return PerImage(hits.reshape(hits.shape[0], -1).double().mean(dim=1), True)
+
+
+def per_image_mean(values: torch.Tensor) -> PerImage:
+    """The per-image mean of a mean over [images] or [images, ...] values."""
+    return PerImage(values.reshape(values.shape[0], -1).double().mean(dim=1), False)
+
+
+@dataclass(frozen=True)
 class Classified:
     """What suites keep from logits: prediction, top-1/top-5 hits, class probabilities."""
 
@@ -118,7 +138,8 @@ class Suite(ABC):
     a generator over one batch of canvases: it yields the views it needs, receives their
     logits (float32, one row per view), and keeps one record row per image; it may yield more
     than once (adaptive attacks). `summarise` turns records of all images into metrics and
-    curves; it reads nothing else, so results can be recomputed from saved records.
+    curves; it reads nothing else, so results can be recomputed from saved records;
+    `per_image` gives each metric's per-image terms, for paired statistics.
     """
 
     name: ClassVar[str]
@@ -148,6 +169,11 @@ class Suite(ABC):
     @abstractmethod
     def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
         """Metrics and curves from per-image records (all images, sorted by index)."""
+
+    @abstractmethod
+    def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
+        """Every metric of `summarise` as per-image values (paired comparisons bootstrap
+        over images with them)."""
 
     def settings(self) -> dict:
         """The suite's resolved parameters, recorded in results.json."""

@@ -7,7 +7,7 @@ import torch
 from ..data import CanvasBatch
 from ..stats import rate
 from ..views import roll_views
-from .base import Curve, Metric, Run, Suite, classify, percent
+from .base import Curve, Metric, PerImage, Run, Suite, classify, per_image_rate, percent
 
 
 class CircularSuite(Suite):
@@ -49,3 +49,9 @@ class CircularSuite(Suite):
             percent(self.name, "consistency", rate(records["agree"])),
             percent(self.name, "top1", rate(records["correct"])),
         ], []
+
+    def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
+        return {
+            "consistency": per_image_rate(records["agree"]),
+            "top1": per_image_rate(records["correct"]),
+        }

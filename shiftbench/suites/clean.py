@@ -7,7 +7,17 @@ import torch
 from ..data import CanvasBatch
 from ..stats import mean, rate
 from ..views import crop_views
-from .base import Curve, Metric, Run, Suite, classify, percent
+from .base import (
+    Curve,
+    Metric,
+    PerImage,
+    Run,
+    Suite,
+    classify,
+    per_image_mean,
+    per_image_rate,
+    percent,
+)
 
 
 class CleanSuite(Suite):
@@ -39,3 +49,10 @@ class CleanSuite(Suite):
             percent(self.name, "top5", rate(records["correct5"])),
             percent(self.name, "prob_true", mean(records["prob_true"])),
         ], []
+
+    def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
+        return {
+            "top1": per_image_rate(records["correct1"]),
+            "top5": per_image_rate(records["correct5"]),
+            "prob_true": per_image_mean(records["prob_true"]),
+        }

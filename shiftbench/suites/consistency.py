@@ -8,7 +8,7 @@ from ..config import EvalConfig
 from ..data import CanvasBatch
 from ..stats import rate
 from ..views import Geometry, crop_views
-from .base import Curve, Metric, Run, Suite, classify, percent
+from .base import Curve, Metric, PerImage, Run, Suite, classify, per_image_rate, percent
 
 
 class ConsistencySuite(Suite):
@@ -53,3 +53,9 @@ class ConsistencySuite(Suite):
             percent(self.name, "consistency", rate(records["agree"])),
             percent(self.name, "top1", rate(records["correct"])),
         ], []
+
+    def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
+        return {
+            "consistency": per_image_rate(records["agree"]),
+            "top1": per_image_rate(records["correct"]),
+        }

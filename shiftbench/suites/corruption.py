@@ -18,7 +18,17 @@ from ..corruptions import ALL, BENCHMARK, EXTRA, RANDOM, corrupt, score
 from ..data import CanvasBatch
 from ..stats import rate
 from ..views import Geometry, Views, crop_views
-from .base import Curve, Metric, Run, Suite, classify, percent, percent_curve
+from .base import (
+    Curve,
+    Metric,
+    PerImage,
+    Run,
+    Suite,
+    classify,
+    per_image_rate,
+    percent,
+    percent_curve,
+)
 
 RELEASE_JPEG_QUALITY = 85
 
@@ -121,15 +131,38 @@ class CorruptionSuite(Suite):
             correct=scored.correct1.view(shape).T,
         )
 
-    def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
-        correct = records["correct"]
-        clean_error = 1.0 - float(correct[:, 0].float().mean())
+    def _errors(self, correct: torch.Tensor) -> dict[str, dict[int, torch.Tensor]]:
         errors: dict[str, dict[int, torch.Tensor]] = {}
         for column, (name, severity) in enumerate(self.plan[1:], start=1):
             errors.setdefault(name, {})[severity] = ~correct[:, column]
-        metrics, curves, _ = corruption_metrics(errors, clean_error)
+        return errors
+
+    def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
+        correct = records["correct"]
+        clean_error = 1.0 - float(correct[:, 0].double().mean())
+        metrics, curves, _ = corruption_metrics(self._errors(correct), clean_error)
         clean = percent(self.name, "clean_top1", rate(correct[:, 0]))
         return [clean, *metrics], curves
+
+    def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
+        """Errors per cell are rates; CE, mCE and their relative forms are linear in the
+        errors, so the scores of one image's own errors are its per-image terms."""
+        correct = records["correct"]
+        errors = self._errors(correct)
+        out = {"clean_top1": per_image_rate(correct[:, 0])}
+        for name, by_severity in errors.items():
+            for severity, wrong in sorted(by_severity.items()):
+                out[f"error.{name}.{severity}"] = per_image_rate(wrong)
+        as_float = {n: {s: w.double() for s, w in e.items()} for n, e in errors.items()}
+        scores = score(as_float, (~correct[:, 0]).double())
+        terms = {f"ce.{n}": v for n, v in scores.ce.items()}
+        terms |= {f"relative_ce.{n}": v for n, v in scores.relative_ce.items()}
+        for name in ("mce", "relative_mce"):
+            if getattr(scores, name) is not None:
+                terms[name] = getattr(scores, name)
+        if scores.extra_mean_error is not None:
+            terms["extra_error"] = scores.extra_mean_error
+        return out | {key: PerImage(value, False) for key, value in terms.items()}
 
 
 def corruption_metrics(
@@ -152,7 +185,7 @@ def corruption_metrics(
             )
         )
     fractions = {
-        name: {s: float(w.float().mean()) for s, w in by_severity.items()}
+        name: {s: float(w.double().mean()) for s, w in by_severity.items()}
         for name, by_severity in errors.items()
     }
     scores = score(fractions, clean_error)

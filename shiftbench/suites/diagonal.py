@@ -7,7 +7,18 @@ import torch
 from ..data import CanvasBatch
 from ..stats import mean, rate
 from ..views import crop_views
-from .base import Curve, Metric, Run, Suite, classify, percent, percent_curve
+from .base import (
+    Curve,
+    Metric,
+    PerImage,
+    Run,
+    Suite,
+    classify,
+    per_image_mean,
+    per_image_rate,
+    percent,
+    percent_curve,
+)
 
 
 class DiagonalSuite(Suite):
@@ -55,3 +66,12 @@ class DiagonalSuite(Suite):
             ),
         ]
         return metrics, curves
+
+    def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
+        pred = records["pred"]
+        return {
+            "top1": per_image_rate(records["correct1"]),
+            "top5": per_image_rate(records["correct5"]),
+            "prob_true": per_image_mean(records["prob_true"]),
+            "flip_rate": per_image_rate(pred[:, 1:] != pred[:, :-1]),
+        }

@@ -16,7 +16,7 @@ from ..data import CanvasBatch
 from ..errors import ShiftbenchError
 from ..stats import rate
 from ..views import Geometry, crop_views, translate_views
-from .base import Curve, Metric, Run, Suite, percent, percent_curve
+from .base import Curve, Metric, PerImage, Run, Suite, per_image_rate, percent, percent_curve
 
 
 def default_crop_step(radius: int) -> int:
@@ -115,3 +115,6 @@ class TranslationSuite(Suite):
         return [percent(self.name, "worst_top1", rate(robust[:, -1]))], [
             percent_curve(self.name, "worst_top1", "radius", radii, [rate(c) for c in robust.T])
         ]
+
+    def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
+        return {"worst_top1": per_image_rate(records["robust"][:, -1])}
