@@ -17,7 +17,9 @@ from pathlib import Path
 from rich.table import Table
 from safetensors.torch import load_file, save_file
 
+from .comparison import comparison_csv, comparison_document, paired_markdown
 from .errors import ShiftbenchError
+from .paired import DEFAULT_RESAMPLES, Difference, paired_differences
 from .results import EvalResult
 from .suites import Curve
 
@@ -121,16 +123,43 @@ def write_results(result: EvalResult, out: str | Path) -> list[Path]:
     return _publish(Path(out), write)
 
 
-def read_saved(path: str | Path) -> list[dict]:
-    """Saved results under `path`: its results.json, or one per sub-folder (variants), each
-    with its per-image records when they were saved."""
-    path = Path(path)
+COMPARISON = "comparison.json"
+
+
+def _saved_folders(path: Path) -> list[Path]:
+    """Folders with results under `path`: itself, the variants its comparison.json lists
+    (in their order, the first being the reference), or every sub-folder with results."""
     if (path / "results.json").is_file():
-        folders = [path]
-    elif path.is_dir():
-        folders = sorted(p for p in path.iterdir() if (p / "results.json").is_file())
-    else:
-        folders = []
+        return [path]
+    if (path / COMPARISON).is_file():
+        try:
+            listed = json.loads((path / COMPARISON).read_text())["variants"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ShiftbenchError(f"{path / COMPARISON} is not readable: {exc}") from None
+        folders = [path / name for name in listed]
+        missing = [str(f) for f in folders if not (f / "results.json").is_file()]
+        if missing:
+            raise ShiftbenchError(f"{path / COMPARISON} lists missing results: {missing[0]}")
+        return folders
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if (p / "results.json").is_file())
+    return []
+
+
+def saved_resamples(path: str | Path) -> int:
+    """The bootstrap resamples a comparison folder was rendered with (else the default)."""
+    try:
+        document = json.loads((Path(path) / COMPARISON).read_text())
+        return int(document["bootstrap"]["resamples"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_RESAMPLES
+
+
+def read_saved(path: str | Path) -> list[dict]:
+    """Saved results under `path` (see `_saved_folders`), each with its per-image records
+    when they were saved."""
+    path = Path(path)
+    folders = _saved_folders(path)
     if not folders:
         raise ShiftbenchError(f"no results.json in {path} or its sub-folders")
     saved = []
@@ -157,7 +186,9 @@ def load_variants(paths: list[str | Path]) -> list[dict]:
 def _label(variants: list[dict]) -> None:
     one_model = len({v["model"]["name"] for v in variants}) == 1
     for v in variants:
-        v["label"] = v["variant"] if one_model else f"{v['model']['name']} ({v['variant']})"
+        v["label"] = v.get("label") or (
+            v["variant"] if one_model else f"{v['model']['name']} ({v['variant']})"
+        )
     labels = [v["label"] for v in variants]
     for v in variants:
         if labels.count(v["label"]) > 1:
@@ -199,10 +230,19 @@ PLOTS = {
 }
 
 
-def render_report(variants: list[dict], out: str | Path) -> list[Path]:
+def render_report(
+    variants: list[dict],
+    out: str | Path,
+    differences: list[Difference] | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+) -> list[Path]:
     """From saved results alone (`load_variants`): report.md (runs, metrics side by side,
-    plots) and the PNG plots that the saved suites allow, written whole or not at all."""
+    paired differences when given, plots) and the PNG plots that the saved suites allow;
+    with several variants also comparison.json (their order) and, with `differences`,
+    comparison.csv. Written whole or not at all."""
     from . import plots
+
+    out = Path(out)
 
     def write(staging: Path) -> None:
         drawn = {
@@ -233,12 +273,50 @@ def render_report(variants: list[dict], out: str | Path) -> list[Path]:
         lines.append("| metric | " + " | ".join(v["label"] for v in variants) + " |")
         lines.append("|---|" + "---:|" * len(variants))
         lines += ["| " + " | ".join(row) + " |" for row in _metric_rows(variants)]
+        if differences is not None:
+            lines += ["", *paired_markdown(variants, differences, resamples)]
+            reference = variants[0]["label"]
+            (staging / "comparison.csv").write_text(comparison_csv(differences, reference))
+        if len(variants) > 1:
+            document = comparison_document(variants, differences, resamples, out)
+            text = json.dumps(_json_safe(document), indent=2, allow_nan=False)
+            (staging / COMPARISON).write_text(text + "\n")
         for name, title in PLOTS.items():
             if drawn[name]:
                 lines += ["", f"## {title}", "", f"![{title}]({name})"]
         (staging / "report.md").write_text("\n".join(lines) + "\n")
 
-    return _publish(Path(out), write)
+    return _publish(out, write)
+
+
+def variant_folders(labels: list[str]) -> list[str]:
+    """Path-safe, distinct folder names for variant labels."""
+    folders: list[str] = []
+    for label in labels:
+        base = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "variant"
+        name, number = base, 2
+        while name in folders:
+            name, number = f"{base}_{number}", number + 1
+        folders.append(name)
+    return folders
+
+
+def write_comparison(
+    results: list[EvalResult], out: str | Path, resamples: int = DEFAULT_RESAMPLES
+) -> tuple[list[dict], list[Difference]]:
+    """Each variant's result files in its own folder under `out`, then the paired report
+    computed from those files alone (report.md, comparison.csv/json, plots): the saved
+    variants and their differences to the first."""
+    out = Path(out)
+    labels = [r.label or r.variant for r in results]
+    folders = variant_folders(labels)
+    for result, folder in zip(results, folders, strict=True):
+        write_results(result, out / folder)
+    variants = [read_saved(out / folder)[0] for folder in folders]
+    _label(variants)
+    differences = paired_differences(variants, resamples)
+    render_report(variants, out, differences, resamples)
+    return variants, differences
 
 
 def _fmt(value: float, digits: int = 2) -> str:

@@ -54,8 +54,17 @@ def test_report_renders_every_plot_and_the_table(saved: Path, tmp_path: Path) ->
             assert len(np.unique(np.asarray(image.convert("L")))) > 10  # something was drawn
     text = (out / "report.md").read_text()
     table = [line for line in text.splitlines() if line.startswith("| metric |")]
-    assert table == ["| metric | aa3 | baseline |"]
-    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    # separately evaluated with the same seed and settings: paired, aa3 (first) the reference
+    assert table == [
+        "| metric | aa3 | baseline |",
+        "| metric | better | aa3 | baseline | baseline - aa3 |",
+    ]
+    side_by_side = text[: text.index("## Paired differences")]
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in side_by_side.splitlines()
+        if line.startswith("| ")
+    }
     assert "corruption.error.fog.3" in rows and "[" in rows["clean.top1"]
     assert "corruption.mce" not in rows  # only severities 1 and 3: no CE, no mCE
     assert "![Worst-case accuracy against attack radius](plot_translation_worst_top1.png)" in text

@@ -1,0 +1,29 @@
+"""The `shiftbench` command: parses options, calls the Python API, renders the results."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..console import stderr
+from . import evaluate, gates, tools  # noqa: F401  (each module registers its commands)
+from .app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Console entry point: usage errors and Ctrl-C become one line and an exit code."""
+    try:
+        code = app(standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
+        stderr.print("interrupted: no result files were written")
+        code = 130
+    except Exception as exc:
+        # click's usage errors (vendored by recent typer) carry their message and exit code
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        stderr.print(f"[bold red]error:[/bold red] {exc.format_message()}", highlight=False)
+        code = exc.exit_code
+    sys.exit(code if isinstance(code, int) else 0)

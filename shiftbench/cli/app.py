@@ -1,0 +1,28 @@
+"""The typer application and how bad input reaches the user: one line, exit code 2."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+
+from ..console import stderr
+from ..errors import ShiftbenchError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Measure the shift (in)variance of image classifiers.",
+)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn bad input into one line on stderr and exit code 2."""
+    try:
+        yield
+    except ShiftbenchError as exc:
+        stderr.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        raise typer.Exit(2) from None

@@ -1,0 +1,345 @@
+"""`shiftbench eval` (one model) and `shiftbench compare` (variants on the same images)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import typer
+
+from ..api import evaluate, evaluate_many
+from ..check import load_results
+from ..comparison import paired_table
+from ..config import DEFAULT_WORKERS
+from ..console import note, stdout, warn
+from ..data import check_data_root
+from ..errors import ShiftbenchError
+from ..imagenet_c import evaluate_imagenet_c
+from ..models import LoadedModel, load_model
+from ..paired import DEFAULT_RESAMPLES
+from ..report import (
+    default_output_dir,
+    discard_output_dir,
+    metrics_table,
+    prepare_output_dir,
+    write_comparison,
+)
+from ..report import write_results as write_result_files
+from ..suites import parse_suite_names
+from ..variants import (
+    VariantSpec,
+    antialias_spec,
+    expand_antialias,
+    labels_for,
+    load_variant,
+    parse_spec,
+    read_models_toml,
+)
+from .app import app, user_errors
+from .gates import gate
+from .options import (
+    DEFAULT_SUITE,
+    AaPad,
+    AaStem,
+    AllowMismatch,
+    Amp,
+    Antialias,
+    ApsFilter,
+    AttackMode,
+    AttackRadius,
+    AttackStep,
+    BatchSize,
+    ChannelsLast,
+    CheckConfig,
+    CircularPad,
+    Compile,
+    Corruptions,
+    Data,
+    Device,
+    ImgSize,
+    Interpolation,
+    JpegLikeRelease,
+    Limit,
+    Markdown,
+    MaxDrop,
+    MaxShift,
+    Mean,
+    MinBound,
+    Model,
+    ModelFile,
+    NumClasses,
+    Out,
+    Pretrained,
+    Seed,
+    Severities,
+    ShiftPasses,
+    Std,
+    SuiteNames,
+    Weights,
+    Workers,
+    eval_config,
+    triple,
+)
+
+
+def announce(loaded: LoadedModel) -> LoadedModel:
+    """Print a converted model's conversion report, and warn when it was not fine-tuned."""
+    if loaded.antialias is not None:
+        note(f"{loaded.name}: {loaded.antialias.summary()}")
+        if loaded.antialias.weights == "baseline":
+            warn(
+                "converted without fine-tuning: the model now computes another function and "
+                "usually loses accuracy until fine-tuned (docs/antialias.md)"
+            )
+    return loaded
+
+
+def load_announced(name: str, **options: object) -> LoadedModel:
+    """`load_model` with the conversion report printed."""
+    return announce(load_model(name, **options))  # type: ignore[arg-type]
+
+
+@app.command("eval")
+def eval_command(
+    model: Model,
+    data: Data = None,
+    suite: SuiteNames = DEFAULT_SUITE,
+    limit: Limit = None,
+    out: Out = None,
+    seed: Seed = 0,
+    max_shift: MaxShift = 32,
+    shift_passes: ShiftPasses = 5,
+    attack_mode: AttackMode = "crop",
+    attack_radius: AttackRadius = None,
+    attack_step: AttackStep = None,
+    imagenet_c: Annotated[
+        Path | None,
+        typer.Option(
+            help="Released ImageNet-C root (<root>/<corruption>/<severity>/...), "
+            "for --suite corruption."
+        ),
+    ] = None,
+    corruptions: Corruptions = None,
+    severities: Severities = None,
+    jpeg_like_release: JpegLikeRelease = False,
+    pretrained: Pretrained = True,
+    weights: Weights = None,
+    model_file: ModelFile = None,
+    num_classes: NumClasses = None,
+    img_size: ImgSize = None,
+    interpolation: Interpolation = None,
+    mean: Mean = None,
+    std: Std = None,
+    antialias: Antialias = None,
+    aa_pad: AaPad = None,
+    aa_stem: AaStem = None,
+    aps_filter: ApsFilter = 1,
+    circular_pad: CircularPad = False,
+    amp: Amp = "none",
+    channels_last: ChannelsLast = False,
+    compile_model: Compile = False,
+    batch_size: BatchSize = 64,
+    workers: Workers = DEFAULT_WORKERS,
+    device: Device = "auto",
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="Gate the results against this results.json (see shiftbench check)."),
+    ] = None,
+    max_drop: MaxDrop = None,
+    minimum: MinBound = None,
+    check_config: CheckConfig = None,
+    allow_mismatch: AllowMismatch = False,
+    markdown_file: Markdown = None,
+) -> None:
+    """Evaluate one model on an image folder and write metrics, curves and records; with
+    --baseline or gates, then check them as `shiftbench check` does (exit 1 on a regression)."""
+    with user_errors():
+        names = [n.strip() for n in suite.split(",") if n.strip()]
+        from_disk = imagenet_c is not None
+        config = eval_config(
+            tuple(names) if from_disk else parse_suite_names(suite),
+            max_shift=max_shift, shift_passes=shift_passes, attack_mode=attack_mode,
+            attack_radius=attack_radius, attack_step=attack_step, seed=seed, limit=limit,
+            batch_size=batch_size, workers=workers, device=device, amp=amp,
+            channels_last=channels_last, compile_model=compile_model, corruptions=corruptions,
+            severities=severities, jpeg_like_release=jpeg_like_release,
+        )  # fmt: skip
+        spec = antialias_spec(antialias, aa_pad, aa_stem, aps_filter, circular_pad)
+        source = _check_sources(names, data, imagenet_c, jpeg_like_release)
+        out_dir = out if out is not None else default_output_dir(model)
+        created = prepare_output_dir(out_dir)
+        try:
+            torch.manual_seed(seed)  # random-initialised weights repeat with the seed too
+            loaded = load_announced(
+                model, pretrained=pretrained, weights=weights, model_file=model_file,
+                num_classes=num_classes, img_size=img_size, interpolation=interpolation,
+                mean=triple(mean, "--mean"), std=triple(std, "--std"), antialias=spec,
+            )  # fmt: skip
+            if from_disk:
+                result = evaluate_imagenet_c(loaded, source, config, data, True)
+            else:
+                result = evaluate(loaded, source, config, verbose=True)
+            write_result_files(result, out_dir)
+        except BaseException:
+            discard_output_dir(out_dir, created)
+            raise
+    stdout.print(metrics_table(result))
+    note(f"results written to {out_dir}")
+    if baseline is not None or max_drop or minimum:
+        with user_errors():
+            code = gate(
+                load_results(out_dir), baseline, max_drop, minimum, check_config,
+                allow_mismatch, markdown_file,
+            )  # fmt: skip
+        raise typer.Exit(code)
+
+
+def _check_sources(
+    names: list[str], data: Path | None, imagenet_c: Path | None, jpeg_like_release: bool
+) -> Path:
+    """The folder the suites read: --data, or --imagenet-c for the released corruption files."""
+    if imagenet_c is not None:
+        if "corruption" not in names:
+            raise ShiftbenchError("--imagenet-c is read by --suite corruption")
+        if set(names) - {"corruption", "clean"}:
+            raise ShiftbenchError(
+                "--suite corruption with --imagenet-c runs alone (with clean when --data is "
+                "given); run the shift suites in a separate eval"
+            )
+        if "clean" in names and data is None:
+            raise ShiftbenchError("clean with --imagenet-c needs --data (the clean images)")
+        if jpeg_like_release:
+            raise ShiftbenchError("--jpeg-like-release is for corruptions made on the fly")
+        if data is not None:
+            check_data_root(data)
+        return imagenet_c
+    if data is None:
+        raise ShiftbenchError("--data is required (an image folder, one sub-folder per class)")
+    return check_data_root(data)
+
+
+def compare_specs(
+    models: list[str], config_file: Path | None, antialias: str | None, defaults: VariantSpec
+) -> list[VariantSpec]:
+    """The variants named on the command line and in the TOML file, expanded by --antialias."""
+    specs = [parse_spec(m, defaults) for m in models]
+    if config_file is not None:
+        specs += read_models_toml(config_file, defaults)
+    if not specs:
+        raise ShiftbenchError("compare needs models: names, specs or --config models.toml")
+    specs = expand_antialias(specs, antialias)
+    if len(specs) < 2:
+        raise ShiftbenchError(
+            "compare needs at least two variants: several models, or --antialias 0,4"
+        )
+    conversion_options = (
+        defaults.aa_pad is not None or defaults.aa_stem is not None or defaults.circular_pad
+    )
+    if conversion_options and not any(s.converted for s in specs):
+        raise ShiftbenchError("--aa-pad, --aa-stem and --circular-pad need a converted variant")
+    return specs
+
+
+@app.command("compare")
+def compare_command(
+    models: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Models as NAME[:key=value...], keys: aa (0, 1..7, aps), weights, label, "
+            "pretrained, model_file, num_classes, img_size, aa_pad, aa_stem, aps_filter, "
+            "circular_pad. The first is the reference.",
+            show_default=False,
+        ),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML file of \\[\\[model]] tables (name = ..., same keys)."),
+    ] = None,
+    antialias: Annotated[
+        str | None,
+        typer.Option(
+            help="Variants of each model without aa=: e.g. 0,3,4,5 (0 = the model as loaded) "
+            "or 0,aps."
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Image folder: one sub-folder per class.")
+    ] = None,
+    suite: SuiteNames = DEFAULT_SUITE,
+    limit: Limit = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Output folder (default: results/compare/<UTC timestamp>)."
+        ),
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples over images for the difference intervals.")
+    ] = DEFAULT_RESAMPLES,
+    seed: Seed = 0,
+    max_shift: MaxShift = 32,
+    shift_passes: ShiftPasses = 5,
+    attack_mode: AttackMode = "crop",
+    attack_radius: AttackRadius = None,
+    attack_step: AttackStep = None,
+    corruptions: Corruptions = None,
+    severities: Severities = None,
+    jpeg_like_release: JpegLikeRelease = False,
+    pretrained: Pretrained = True,
+    num_classes: NumClasses = None,
+    img_size: ImgSize = None,
+    interpolation: Interpolation = None,
+    mean: Mean = None,
+    std: Std = None,
+    aa_pad: AaPad = None,
+    aa_stem: AaStem = None,
+    aps_filter: ApsFilter = 1,
+    circular_pad: CircularPad = False,
+    amp: Amp = "none",
+    channels_last: ChannelsLast = False,
+    compile_model: Compile = False,
+    batch_size: BatchSize = 64,
+    workers: Workers = DEFAULT_WORKERS,
+    device: Device = "auto",
+) -> None:
+    """Evaluate a reference model and its variants on the same images, views, shifts and
+    corruption noise (images decoded once for all), and report each difference to the
+    reference with a paired bootstrap interval and McNemar's exact test."""
+    with user_errors():
+        config = eval_config(
+            parse_suite_names(suite),
+            max_shift=max_shift, shift_passes=shift_passes, attack_mode=attack_mode,
+            attack_radius=attack_radius, attack_step=attack_step, seed=seed, limit=limit,
+            batch_size=batch_size, workers=workers, device=device, amp=amp,
+            channels_last=channels_last, compile_model=compile_model, corruptions=corruptions,
+            severities=severities, jpeg_like_release=jpeg_like_release,
+        )  # fmt: skip
+        if bootstrap < 1:
+            raise ShiftbenchError("--bootstrap must be >= 1")
+        defaults = VariantSpec(
+            "", pretrained=pretrained, num_classes=num_classes, img_size=img_size,
+            aa_pad=aa_pad, aa_stem=aa_stem, aps_filter=aps_filter, circular_pad=circular_pad,
+        )  # fmt: skip
+        specs = compare_specs(models or [], config_file, antialias, defaults)
+        if data is None:
+            raise ShiftbenchError("--data is required (an image folder, one sub-folder per class)")
+        source = check_data_root(data)
+        out_dir = out if out is not None else default_output_dir("compare")
+        created = prepare_output_dir(out_dir)
+        try:
+            loaded = []
+            for spec in specs:
+                torch.manual_seed(seed)  # random-initialised twins start from the same weights
+                variant = load_variant(
+                    spec, interpolation, triple(mean, "--mean"), triple(std, "--std")
+                )
+                loaded.append(announce(variant))
+            labels = labels_for(specs, loaded)
+            results = evaluate_many(loaded, source, config, verbose=True, labels=labels)
+            variants, differences = write_comparison(results, out_dir, bootstrap)
+        except BaseException:
+            discard_output_dir(out_dir, created)
+            raise
+    stdout.print(paired_table(variants, differences))
+    note(f"results written to {out_dir} (one folder per variant, report.md, comparison.csv)")

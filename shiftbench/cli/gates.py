@@ -1,0 +1,78 @@
+"""`shiftbench check`: regression gates on saved results, also run by `eval --baseline`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..check import HEADER, check, config_gates, load_results, markdown, parse_gates, rows
+from ..console import stderr, stdout
+from ..errors import ShiftbenchError
+from .app import app, user_errors
+from .options import AllowMismatch, CheckConfig, Markdown, MaxDrop, MinBound
+
+
+def gate(
+    current: dict,
+    baseline: Path | None,
+    max_drop: list[str] | None,
+    minimum: list[str] | None,
+    config: Path | None,
+    allow_mismatch: bool,
+    markdown_file: Path | None,
+) -> int:
+    """Run the regression gates, print and write the verdicts; 0 when all hold, else 1."""
+    gates, configured_allow = config_gates(config)
+    gates += parse_gates("max-drop", max_drop or []) + parse_gates("min", minimum or [])
+    if not gates:
+        raise ShiftbenchError("no gate: give --max-drop / --min or a [tool.shiftbench.check] table")
+    previous = load_results(baseline) if baseline is not None else None
+    verdicts = check(current, previous, gates, allow_mismatch or configured_allow)
+    table = Table(title="shiftbench check", title_justify="left")
+    for column in HEADER:
+        table.add_column(column, justify="left" if column in ("metric", "gate") else "right")
+    for row in rows(verdicts):
+        style = "bold red" if row[-1] == "REGRESSION" else None
+        table.add_row(*row, style=style)
+    stdout.print(table)
+    text = markdown(verdicts)
+    targets = [markdown_file] if markdown_file is not None else []
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        targets.append(Path(os.environ["GITHUB_STEP_SUMMARY"]))
+    for target in targets:
+        try:
+            with open(target, "a" if target != markdown_file else "w") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise ShiftbenchError(f"cannot write {target}: {exc.strerror or exc}") from None
+    failed = [v for v in verdicts if v.verdict == "REGRESSION"]
+    if failed:
+        stderr.print(f"[bold red]regression:[/bold red] {', '.join(v.key for v in failed)}")
+        return 1
+    return 0
+
+
+@app.command("check")
+def check_command(
+    current: Annotated[Path, typer.Argument(help="results.json, or the folder holding it.")],
+    baseline: Annotated[
+        Path | None, typer.Option(help="The baseline results.json (or its folder).")
+    ] = None,
+    max_drop: MaxDrop = None,
+    minimum: MinBound = None,
+    check_config: CheckConfig = None,
+    allow_mismatch: AllowMismatch = False,
+    markdown_file: Markdown = None,
+) -> None:
+    """Gate CI on robustness regressions: exit 0 if every gate holds, 1 on a regression,
+    2 on unusable input (missing metrics, different settings without --allow-mismatch)."""
+    with user_errors():
+        code = gate(
+            load_results(current), baseline, max_drop, minimum, check_config,
+            allow_mismatch, markdown_file,
+        )  # fmt: skip
+    raise typer.Exit(code)

@@ -1,0 +1,210 @@
+"""Options shared by the commands, and the evaluation settings they make."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..config import EvalConfig
+from ..corruptions import parse_corruptions, parse_severities
+from ..errors import ShiftbenchError
+from ..suites import SUITES
+
+
+def triple(text: str | None, option: str) -> tuple[float, float, float] | None:
+    """`0.5,0.5,0.5` to three numbers (None stays None)."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise ShiftbenchError(f"{option} takes three comma-separated numbers, got '{text}'")
+    return values  # type: ignore[return-value]
+
+
+Model = Annotated[
+    str,
+    typer.Argument(
+        help="timm name (resnet50, convnext_tiny.fb_in1k, timm/NAME), torchvision "
+        "tv/NAME[.WEIGHTS], or any label with --model-file."
+    ),
+]
+Pretrained = Annotated[
+    bool, typer.Option("--pretrained/--no-pretrained", help="Load the published weights.")
+]
+Weights = Annotated[
+    Path | None,
+    typer.Option(help="Local state dict (.pth/.pt/.bin/.safetensors), loaded safely."),
+]
+ModelFile = Annotated[
+    str | None,
+    typer.Option(help="FILE.py:FUNCTION building the model (runs that file's code)."),
+]
+NumClasses = Annotated[int | None, typer.Option(help="Size of the model head.")]
+ImgSize = Annotated[int | None, typer.Option(help="Model input size S.")]
+Interpolation = Annotated[str | None, typer.Option(help="Resize filter.")]
+Mean = Annotated[str | None, typer.Option(help="Normalisation mean, e.g. 0.5,0.5,0.5.")]
+Std = Annotated[str | None, typer.Option(help="Normalisation std, e.g. 0.5,0.5,0.5.")]
+Antialias = Annotated[
+    str | None,
+    typer.Option(
+        help="Convert before evaluating: BlurPool filter size 1..7 (4 = the released "
+        "default), aps (adaptive polyphase sampling), or 0 for none."
+    ),
+]
+AaPad = Annotated[
+    str | None,
+    typer.Option(
+        help="Blur padding: reflect, replicate, zero, circular (default reflect; aps circular)."
+    ),
+]
+AaStem = Annotated[
+    bool | None,
+    typer.Option(
+        "--aa-stem/--no-aa-stem",
+        help="Also anti-alias the stem's first downsampling (default: per family; aps always).",
+        show_default=False,
+    ),
+]
+ApsFilter = Annotated[int, typer.Option(help="With --antialias aps: blur size before APS.")]
+CircularPad = Annotated[
+    bool, typer.Option(help="Switch every conv and pool padding to circular (with aps: exact).")
+]
+
+
+MaxDrop = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--max-drop",
+        help="NAME=POINTS: how far a metric may worsen against the baseline (repeatable).",
+    ),
+]
+MinBound = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--min",
+        help="NAME=VALUE: a bound in the metric's good direction (floor, or ceiling when lower "
+        "is better; repeatable).",
+    ),
+]
+CheckConfig = Annotated[
+    Path | None,
+    typer.Option(
+        "--check-config",
+        help="TOML file with \\[tool.shiftbench.check] (default: ./pyproject.toml if present).",
+    ),
+]
+AllowMismatch = Annotated[
+    bool, typer.Option(help="Compare even when settings or data differ from the baseline.")
+]
+Markdown = Annotated[
+    Path | None,
+    typer.Option("--markdown", help="Also write the verdicts as GitHub-flavoured markdown."),
+]
+
+
+SUITE_HELP = "Comma-separated suites or 'all': " + ", ".join(SUITES) + "."
+Data = Annotated[
+    Path | None,
+    typer.Option(
+        help="Image folder: one sub-folder per class (with --imagenet-c: the clean "
+        "validation images, for relative mCE)."
+    ),
+]
+SuiteNames = Annotated[str, typer.Option("--suite", "-s", help=SUITE_HELP)]
+Limit = Annotated[
+    int | None,
+    typer.Option(help="Evaluate N images evenly spread over the folder (not comparable)."),
+]
+Out = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Output folder (default: results/<model>/<UTC timestamp>)."),
+]
+Seed = Annotated[int, typer.Option(help="Seed of every random shift.")]
+MaxShift = Annotated[int, typer.Option(help="M: canvas = input size + M (256 for 224 models).")]
+ShiftPasses = Annotated[int, typer.Option(help="Consistency pairs per image.")]
+AttackMode = Annotated[
+    str, typer.Option(help="translation: crop (inside canvas) or pad (black border).")
+]
+AttackRadius = Annotated[
+    int | None,
+    typer.Option(help="Largest translation in px (default: M/2; pad mode: 0.107*S)."),
+]
+AttackStep = Annotated[
+    int | None,
+    typer.Option(
+        help="Grid step in px (default: crop mode 4, or the radius's largest divisor "
+        "below 4; pad mode radius/2)."
+    ),
+]
+Corruptions = Annotated[
+    str | None,
+    typer.Option(
+        help="Corruptions, groups (noise, blur, weather, digital, extra), "
+        "benchmark or all (default all)."
+    ),
+]
+Severities = Annotated[str | None, typer.Option(help="Severities, e.g. 3,5 (default 1..5).")]
+JpegLikeRelease = Annotated[
+    bool,
+    typer.Option(
+        help="Corruptions made on the fly also get the released files' uint8 "
+        "truncation and JPEG quality 85."
+    ),
+]
+Amp = Annotated[str, typer.Option(help="Mixed precision: none, bf16 or fp16.")]
+ChannelsLast = Annotated[bool, typer.Option(help="NHWC memory format.")]
+Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Views per forward pass.")]
+Workers = Annotated[
+    int,
+    typer.Option("--workers", "-j", help="Image decoding processes (default: min(4, cores))."),
+]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")]
+DEFAULT_SUITE = ",".join(EvalConfig.suites)
+
+
+def eval_config(
+    suites: tuple[str, ...],
+    *,
+    max_shift: int,
+    shift_passes: int,
+    attack_mode: str,
+    attack_radius: int | None,
+    attack_step: int | None,
+    seed: int,
+    limit: int | None,
+    batch_size: int,
+    workers: int,
+    device: str,
+    amp: str,
+    channels_last: bool,
+    compile_model: bool,
+    corruptions: str | None,
+    severities: str | None,
+    jpeg_like_release: bool,
+) -> EvalConfig:
+    """The evaluation settings from the command's options."""
+    return EvalConfig(
+        suites=suites,
+        max_shift=max_shift,
+        shift_passes=shift_passes,
+        attack_mode=attack_mode,
+        attack_radius=attack_radius,
+        attack_step=attack_step,
+        seed=seed,
+        limit=limit,
+        batch_size=batch_size,
+        workers=workers,
+        device=device,
+        amp=amp,
+        channels_last=channels_last,
+        compile=compile_model,
+        corruptions=parse_corruptions(corruptions) if corruptions else None,
+        severities=parse_severities(severities),
+        jpeg_like_release=jpeg_like_release,
+    )

@@ -1,0 +1,142 @@
+"""The paired comparison table: every variant's value and its difference to the first, with
+the difference's 95% bootstrap interval, McNemar p-value and verdict (see `paired`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+
+from rich.table import Table
+
+from .paired import Difference
+
+CSV_COLUMNS = [
+    "metric",
+    "variant",
+    "reference",
+    "reference_value",
+    "value",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "significant",
+    "verdict",
+    "higher_is_better",
+]
+
+
+def _number(value: float | None, signed: bool = False) -> str:
+    if value is None or not math.isfinite(value):
+        return ""
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return ""
+    return "p<0.001" if value < 0.001 else f"p={value:.3f}"
+
+
+def difference_cell(d: Difference) -> str:
+    """`+1.23 [+0.40, +2.05] p=0.004 better`; `n.s.` when not significant."""
+    interval = f"[{_number(d.ci_low, True)}, {_number(d.ci_high, True)}]"
+    return " ".join(
+        x for x in (_number(d.difference, True), interval, _p(d.p_value), d.verdict) if x
+    )
+
+
+def paired_rows(
+    variants: list[dict], differences: list[Difference]
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: metric, direction, the first variant's value, then for every other
+    variant its value and its difference to the first."""
+    first = variants[0]
+    header = ["metric", "better", first["label"]]
+    for v in variants[1:]:
+        header += [v["label"], f"{v['label']} - {first['label']}"]
+    found = {(d.variant, d.key): d for d in differences}
+    rows = []
+    for metric in first["metrics"]:
+        key = metric["key"]
+        row = [key, "higher" if metric["higher_is_better"] else "lower", _number(metric["value"])]
+        for v in variants[1:]:
+            d = found.get((v["label"], key))
+            value = next((m["value"] for m in v["metrics"] if m["key"] == key), None)
+            row += [_number(value), difference_cell(d) if d is not None else ""]
+        rows.append(row)
+    return header, rows
+
+
+def paired_table(variants: list[dict], differences: list[Difference]) -> Table:
+    """The paired comparison as a rich table; significant differences in colour."""
+    header, rows = paired_rows(variants, differences)
+    table = Table(
+        title="shiftbench compare (differences to the first variant)", title_justify="left"
+    )
+    for column in header:
+        table.add_column(column, justify="left" if column in ("metric", "better") else "right")
+    for row in rows:
+        styled = []
+        for cell in row:
+            if cell.endswith(" better"):
+                cell = f"[green]{cell}[/green]"
+            elif cell.endswith(" worse"):
+                cell = f"[red]{cell}[/red]"
+            elif cell.endswith(" n.s."):
+                cell = f"[dim]{cell}[/dim]"
+            styled.append(cell)
+        table.add_row(*styled)
+    return table
+
+
+def paired_markdown(
+    variants: list[dict], differences: list[Difference], resamples: int
+) -> list[str]:
+    """Report lines: the paired table in GitHub-flavoured markdown, with how to read it."""
+    header, rows = paired_rows(variants, differences)
+    lines = [
+        "## Paired differences",
+        "",
+        f"Differences to {variants[0]['label']} in percentage points, with 95% intervals from "
+        f"a paired bootstrap over images ({resamples} resamples) and McNemar's exact test for "
+        "rates; n.s. = not significant (interval includes 0, or p >= 0.05).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---|---|" + "---:|" * (len(header) - 2),
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def comparison_csv(differences: list[Difference], reference: str) -> str:
+    """One row per metric and variant against the reference (the first variant)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for d in differences:
+        writer.writerow(
+            [
+                d.key, d.variant, reference, d.baseline, d.value, d.difference, d.ci_low,
+                d.ci_high, "" if d.p_value is None else d.p_value, d.significant, d.verdict,
+                d.higher_is_better,
+            ]
+        )  # fmt: skip
+    return buffer.getvalue()
+
+
+def comparison_document(
+    variants: list[dict], differences: list[Difference] | None, resamples: int, out: Path
+) -> dict:
+    """comparison.json: the variant folders in order (relative to `out`), the bootstrap
+    settings and every difference."""
+    return {
+        "variants": [os.path.relpath(v["folder"], out) for v in variants],
+        "labels": [v["label"] for v in variants],
+        "reference": variants[0]["label"],
+        "bootstrap": {"resamples": resamples, "seed": variants[0]["config"]["seed"]},
+        "differences": None if differences is None else [d.to_dict() for d in differences],
+    }
