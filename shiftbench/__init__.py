@@ -1,7 +1,8 @@
 """shiftbench: measure the shift (in)variance of image classifiers and what anti-aliasing buys.
 
-Public API: `load_model`, `wrap_module`, `antialias`, `evaluate`, `write_results`,
-`save_converted`, `EvalConfig`, `AntialiasSpec`, `scan_image_folder`.
+Public API: `load_model`, `wrap_module`, `antialias`, `evaluate`, `evaluate_many`,
+`write_results`, `write_comparison`, `save_converted`, `EvalConfig`, `AntialiasSpec`,
+`scan_image_folder`.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .antialias import AntialiasSpec, antialias
-from .api import evaluate, save_converted
+from .api import evaluate, evaluate_many, save_converted
 from .config import EvalConfig
 from .data import ImageSet, scan_image_folder
 from .errors import ShiftbenchError
 from .models import LoadedModel, Preprocess, load_model, load_weights, wrap_module
-from .report import write_results
+from .report import write_comparison, write_results
 from .results import EvalResult
 
 __all__ = [
@@ -28,10 +29,12 @@ __all__ = [
     "__version__",
     "antialias",
     "evaluate",
+    "evaluate_many",
     "load_model",
     "load_weights",
     "save_converted",
     "scan_image_folder",
     "wrap_module",
+    "write_comparison",
     "write_results",
 ]
