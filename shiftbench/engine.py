@@ -23,7 +23,7 @@ from .errors import ShiftbenchError
 from .models import Preprocess
 from .suites import Suite
 from .suites.base import Run
-from .views import Geometry, Views
+from .views import Geometry, Views, unit_range
 
 Progress = Callable[[int, int], None]
 # Images per decoding batch: small, so that every worker has work and views stream evenly.
@@ -73,9 +73,7 @@ class Forward:
     def logits(self, views: torch.Tensor) -> torch.Tensor:
         """Float32 logits of raw views (uint8 0..255 or float 0..1), [n, 3, S, S]."""
         count = views.shape[0]
-        x = views.float()
-        if views.dtype == torch.uint8:
-            x = x.mul_(1.0 / 255.0)
+        x = unit_range(views)
         x = (x * self.scale + self.shift).contiguous(memory_format=self.memory_format)
         if self.pad and count < self.batch_size:
             filler = x.new_zeros((self.batch_size - count, *x.shape[1:]))
@@ -83,6 +81,16 @@ class Forward:
         with self.autocast:
             out = self.module(x)
         return out[:count].float()
+
+
+def _join(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Views of several requests as one batch: uint8 (0..255) when all are, else float in
+    0..1 (uint8 parts scaled; a plain cat would promote them to floats in 0..255)."""
+    if len(parts) == 1:
+        return parts[0]
+    if all(p.dtype == torch.uint8 for p in parts):
+        return torch.cat(parts)
+    return torch.cat([unit_range(p) for p in parts])
 
 
 @dataclass
@@ -139,7 +147,7 @@ class ViewQueue:
                     parts.append(request.views.materialize(request.sent, request.sent + take))
                     taken.append((request, take))
                     request.sent += take
-            logits = self.forward.logits(torch.cat(parts) if len(parts) > 1 else parts[0])
+            logits = self.forward.logits(_join(parts))
             for (request, _), chunk in zip(taken, logits.split([n for _, n in taken]), strict=True):
                 request.logits.append(chunk)
             self.waiting -= size

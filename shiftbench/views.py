@@ -30,6 +30,12 @@ class Geometry:
         return round(self.max_shift / 2.0)
 
 
+def unit_range(x: torch.Tensor) -> torch.Tensor:
+    """Float views in 0..1: uint8 ones scaled by 1/255 (the one conversion every path uses,
+    so a view gives the same input bits whichever batch it travels in)."""
+    return x.float().mul_(1.0 / 255.0) if x.dtype == torch.uint8 else x
+
+
 class Views(ABC):
     """A lazy list of model inputs; the engine materialises it one forward batch at a time."""
 

@@ -39,7 +39,7 @@ def test_one_pass_gives_each_model_its_own_results(folder: Path) -> None:
     together = evaluate_many(models, folder, settings, labels=["blind", "probe", "probe1"])
     assert [r.label for r in together] == ["blind", "probe", "probe1"]
     views = [r.timing["views"] for r in together]
-    assert views[0] > views[1]  # the blind model survives every ring of the attack
+    assert views[0] != views[1]  # the attack needs more views for one model than another
     for model, shared in zip(models, together, strict=True):
         alone = evaluate(model, folder, settings)
         assert alone.records.keys() == shared.records.keys()

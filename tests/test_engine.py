@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
+from shiftbench.api import evaluate
 from shiftbench.engine import Forward, ViewQueue, resolve_device
 from shiftbench.models import Preprocess
 from shiftbench.views import crop_views
 
-from .helpers import LinearProbe, config
+from .helpers import LinearProbe, config, wrap
 
 PRE = Preprocess(8, "bilinear", (0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
 
@@ -90,3 +93,18 @@ def test_resolve_device() -> None:
     assert resolve_device("cpu").type == "cpu"
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected
+
+
+def test_batches_mixing_uint8_and_float_views_keep_their_scale(folder: Path) -> None:
+    """Corrupted windows are floats in 0..1, shifted windows uint8: a forward batch holding
+    both must not see the uint8 ones as floats in 0..255 (every suite's records are those
+    it gets when it runs alone)."""
+    model = wrap(LinearProbe(16, 3), 16)
+    for batch_size in (5, 16):
+        both = evaluate(model, folder, config(
+            suites=("consistency", "corruption"), corruptions=("contrast",), severities=(3,),
+            batch_size=batch_size,
+        ))  # fmt: skip
+        alone = evaluate(model, folder, config(suites=("consistency",), batch_size=batch_size))
+        for key, value in alone.records.items():
+            assert torch.equal(value, both.records[key]), (batch_size, key)

@@ -17,7 +17,7 @@ from ..config import EvalConfig
 from ..corruptions import ALL, BENCHMARK, EXTRA, RANDOM, corrupt, score
 from ..data import CanvasBatch
 from ..stats import rate
-from ..views import Geometry, Views, crop_views
+from ..views import Geometry, Views, crop_views, unit_range
 from .base import (
     Curve,
     Metric,
@@ -65,7 +65,7 @@ class CorruptedViews(Views):
         name, severity = self.plan[block]
         x = self.windows[first:last]
         if name == "clean":
-            return x.float() / 255.0
+            return unit_range(x)
         generators = None
         if name in RANDOM:
             device = x.device
