@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
+from .checkpoint import Checkpoint, run_identity
+from .checkpoint import discard as discard_checkpoint
 from .config import EvalConfig
 from .console import note, progress_bar, warn
 from .data import ImageSet, scan_image_folder
-from .engine import Lane, PassResult, resolve_device, run_pass
+from .distributed import World, current_world, gather_to_main, shard
+from .engine import Lane, merge_records, resolve_device, run_pass
 from .errors import ShiftbenchError
 from .models import LoadedModel
 from .results import EvalResult, environment
@@ -25,13 +30,17 @@ def evaluate(
     data: str | Path | ImageSet,
     config: EvalConfig | None = None,
     verbose: bool = False,
-) -> EvalResult:
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+) -> EvalResult | None:
     """Run the selected suites on every image of `data` in one pass and summarise them.
 
     `data` is an image-folder tree (one sub-folder per class) or an already scanned ImageSet.
-    With `verbose`, notes, warnings and a progress bar go to stderr.
+    With `verbose`, notes, warnings and a progress bar go to stderr. `checkpoint` and
+    `resume` as in `evaluate_many`; under torchrun, ranks other than 0 get None.
     """
-    return evaluate_many([model], data, config, verbose)[0]
+    results = evaluate_many([model], data, config, verbose, checkpoint=checkpoint, resume=resume)
+    return results[0] if results else None
 
 
 def check_shared_input(models: list[LoadedModel]) -> None:
@@ -52,82 +61,207 @@ def check_shared_input(models: list[LoadedModel]) -> None:
                 )
 
 
+@dataclass
+class _Shard:
+    """What one rank brings to rank 0: its records per lane and what they cost."""
+
+    records: list[dict[str, torch.Tensor]]
+    skipped: list[tuple[str, str]]
+    views: list[int]
+    batch_sizes: list[int]
+    seconds: float
+    resumed_images: int
+
+
 def evaluate_many(
     models: list[LoadedModel],
     data: str | Path | ImageSet,
     config: EvalConfig | None = None,
     verbose: bool = False,
     labels: list[str] | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
 ) -> list[EvalResult]:
     """Evaluate several models on the same images, views, shifts and corruption noise, each
     image decoded once for all of them; one result per model, in order (see `evaluate`).
 
     The models must share input size, resize filter and class count. `labels` name the
-    results (default: each model's variant).
+    results (default: each model's variant). With `checkpoint` (an output folder), finished
+    chunks of records are kept in it; with `resume`, the chunks it already holds are read
+    back instead of evaluated. Under torchrun every rank evaluates its own chunks and rank 0
+    gathers all records and returns the results; the other ranks return an empty list.
     """
     config = config or EvalConfig()
     check_shared_input(models)
+    world = current_world(config.device)
+    show = verbose and world.main
     first = models[0]
     geometry = Geometry(first.preprocess.input_size, config.max_shift)
-    lanes = [Lane(m.module, m.preprocess, build_suites(geometry, config)) for m in models]
-    suites = lanes[0].suites
+
+    def make_suites() -> list[Suite]:
+        return build_suites(geometry, config)
+
+    suites = make_suites()
     images = (
         data
         if isinstance(data, ImageSet)
         else scan_image_folder(data, first.num_classes, config.limit)
     )
-    device = resolve_device(config.device)
-    if verbose:
-        if config.limit is not None and len(images.items) < images.found:
-            warn(
-                f"--limit: evaluating {len(images.items)} of {images.found} images; "
-                "numbers are not comparable with full-set results"
-            )
-        if images.skipped:
-            warn(f"{len(images.skipped)} non-image files skipped (listed in results.json)")
-        names = ", ".join(f"{m.name} ({m.variant})" for m in models)
-        note(
-            f"{names}: {first.num_classes} classes, {len(images.items)} images "
-            f"({images.label_map}); canvas {geometry.canvas}px, window {geometry.size}px; "
-            f"suites {', '.join(s.name for s in suites)}; {device}"
+    device = resolve_device(config.device, world.local_rank)
+    chunks = shard(math.ceil(len(images.items) / config.chunk_size), world)
+    done: set[int] = set()
+    store = None
+    if checkpoint is not None:
+        identity = run_identity(
+            [m.describe() for m in models],
+            images.describe(),
+            [item.path for item in images.items],
+            config.to_dict(),
         )
-    bar = progress_bar(len(images.items), "evaluating") if verbose else nullcontext(None)
-    with bar as update:
-        outcomes = run_pass(lanes, images, geometry, config, update)
-    if verbose and outcomes[0].skipped:
-        warn(f"{len(outcomes[0].skipped)} unreadable images skipped (listed in results.json)")
+        store = Checkpoint(checkpoint, identity, len(models))
+        done = store.start(resume, world) & set(chunks)
+    todo = [c for c in chunks if c not in done]
+    remaining = replace(
+        images,
+        items=[item for c in todo for item in _chunk(images, c, config.chunk_size)],
+    )
+    if show:
+        _announce(models, images, geometry, suites, config, device, world, len(done))
+    bar = progress_bar(len(remaining.items), "evaluating") if show else nullcontext(None)
+
+    def keep(number: int, records: list, skipped: list[tuple[str, str]]) -> None:
+        if store is not None:
+            store.save(todo[number], records, skipped)
+
+    lanes = [Lane(m.module, m.preprocess) for m in models]
+    try:
+        with bar as update:
+            outcome = run_pass(
+                lanes, make_suites, remaining, geometry, config, update, device, keep
+            )
+        earlier = [store.load(c) for c in sorted(done)] if store is not None else []
+        mine = _Shard(
+            records=[
+                merge_records([outcome.records[lane], *(e[0][lane] for e in earlier)])
+                for lane in range(len(models))
+            ],
+            skipped=outcome.skipped + [s for e in earlier for s in e[1]],
+            views=outcome.views,
+            batch_sizes=outcome.batch_sizes,
+            seconds=outcome.seconds,
+            resumed_images=sum(len(_chunk(images, c, config.chunk_size)) for c in done),
+        )
+        gathered = gather_to_main(mine, world)
+        if gathered is None:
+            return []
+        shards: list[_Shard] = gathered  # type: ignore[assignment]
+        records = [merge_records([s.records[lane] for s in shards]) for lane in range(len(models))]
+        skipped = [entry for s in shards for entry in s.skipped]
+        _check_coverage(records[0], images, skipped)
+    except ShiftbenchError:
+        if store is not None and not resume:
+            discard_checkpoint(checkpoint)  # bad input: nothing worth resuming
+        raise
+    if show and skipped:
+        warn(f"{len(skipped)} unreadable images skipped (listed in results.json)")
+    cost = {
+        "seconds": max(s.seconds for s in shards),
+        "processes": world.size,
+        "resumed_images": sum(s.resumed_images for s in shards),
+    }
     names = labels or [None] * len(models)
     return [
-        _result(model, lane.suites, outcome, images, geometry, config, device, label)
-        for model, lane, outcome, label in zip(models, lanes, outcomes, names, strict=True)
-    ]
+        _result(
+            model, suites, records[lane], images, geometry, config, device, names[lane],
+            skipped, {**cost, "views": sum(s.views[lane] for s in shards),
+                      "batch_size": min(s.batch_sizes[lane] for s in shards)},
+        )
+        for lane, model in enumerate(models)
+    ]  # fmt: skip
+
+
+def _chunk(images: ImageSet, number: int, size: int) -> list:
+    """The images of chunk `number`."""
+    return images.items[number * size : (number + 1) * size]
+
+
+def _announce(
+    models: list[LoadedModel],
+    images: ImageSet,
+    geometry: Geometry,
+    suites: list[Suite],
+    config: EvalConfig,
+    device: torch.device,
+    world: World,
+    resumed: int,
+) -> None:
+    if config.limit is not None and len(images.items) < images.found:
+        warn(
+            f"--limit: evaluating {len(images.items)} of {images.found} images; "
+            "numbers are not comparable with full-set results"
+        )
+    if images.skipped:
+        warn(f"{len(images.skipped)} non-image files skipped (listed in results.json)")
+    names = ", ".join(f"{m.name} ({m.variant})" for m in models)
+    note(
+        f"{names}: {models[0].num_classes} classes, {len(images.items)} images "
+        f"({images.label_map}); canvas {geometry.canvas}px, window {geometry.size}px; "
+        f"suites {', '.join(s.name for s in suites)}; {device}"
+    )
+    if world.size > 1:
+        note(f"{world.size} processes; progress shown for rank 0's share of the images")
+    if resumed:
+        note(f"resuming: {resumed} finished chunks of {config.chunk_size} images read back")
+
+
+def _check_coverage(
+    records: dict[str, torch.Tensor], images: ImageSet, skipped: list[tuple[str, str]]
+) -> None:
+    """Every selected image was evaluated exactly once, or counted as unreadable."""
+    if not records:
+        raise ShiftbenchError(f"none of the {len(images.items)} images could be read")
+    index = records["index"]
+    expected = {item.index for item in images.items} - _skipped_indices(images, skipped)
+    if index.numel() != len(expected) or set(index.tolist()) != expected:
+        raise ShiftbenchError(
+            f"internal error: {index.numel()} image records for {len(expected)} images "
+            "(an image was evaluated twice or not at all)"
+        )
+
+
+def _skipped_indices(images: ImageSet, skipped: list[tuple[str, str]]) -> set[int]:
+    unreadable = {path for path, _ in skipped}
+    return {item.index for item in images.items if item.path in unreadable}
 
 
 def _result(
     model: LoadedModel,
     suites: list[Suite],
-    outcome: PassResult,
+    records: dict[str, torch.Tensor],
     images: ImageSet,
     geometry: Geometry,
     config: EvalConfig,
     device: torch.device,
     label: str | None,
+    skipped: list[tuple[str, str]],
+    cost: dict,
 ) -> EvalResult:
     metrics, curves = [], []
     for suite in suites:
         prefix = f"{suite.name}."
-        own = {k[len(prefix) :]: v for k, v in outcome.records.items() if k.startswith(prefix)}
+        own = {k[len(prefix) :]: v for k, v in records.items() if k.startswith(prefix)}
         suite_metrics, suite_curves = suite.summarise(own)
         metrics += suite_metrics
         curves += suite_curves
-    evaluated = set(outcome.records["index"].tolist())
+    evaluated = set(records["index"].tolist())
+    count = len(evaluated)
     return EvalResult(
         model=model.describe(),
         variant=model.variant,
         label=label,
         data={
             **images.describe(),
-            "images_evaluated": outcome.images,
+            "images_evaluated": count,
             "geometry": {
                 "input_size": geometry.size,
                 "max_shift": geometry.max_shift,
@@ -139,19 +273,18 @@ def _result(
         suites={s.name: {"description": s.description, **s.settings()} for s in suites},
         metrics=metrics,
         curves=curves,
-        records=outcome.records,
+        records=records,
         images=[
             {"index": i.index, "path": i.path, "label": i.label}
             for i in images.items
             if i.index in evaluated
         ],
-        skipped=images.skipped + outcome.skipped,
+        skipped=images.skipped + skipped,
         environment=environment(device),
         timing={
-            "seconds": outcome.seconds,
-            "views": outcome.views,
-            "images_per_s": outcome.images / outcome.seconds if outcome.seconds else None,
-            "views_per_s": outcome.views / outcome.seconds if outcome.seconds else None,
+            **cost,
+            "images_per_s": count / cost["seconds"] if cost["seconds"] else None,
+            "views_per_s": cost["views"] / cost["seconds"] if cost["seconds"] else None,
         },
     )
 

@@ -20,9 +20,12 @@ PAD_ATTACK_FRACTION = 0.107
 class EvalConfig:
     """Options of one evaluation; recorded whole in results.json so the run can be repeated.
 
-    `batch_size` counts views per forward pass (and images per decoding batch).
+    `batch_size` counts views per forward pass; "auto" starts large on a GPU and halves on
+    out-of-memory.
     `attack_radius`/`attack_step` left as None take the suite defaults for `attack_mode`;
     `corruptions` None takes every corruption available (on the fly, or on disk).
+    `chunk_size` images make a chunk: the unit of checkpoints and of the shares of
+    torchrun processes.
     """
 
     suites: tuple[str, ...] = DEFAULT_SUITES
@@ -33,7 +36,7 @@ class EvalConfig:
     attack_step: int | None = None
     seed: int = 0
     limit: int | None = None
-    batch_size: int = 64
+    batch_size: int | str = 64
     workers: int = DEFAULT_WORKERS
     device: str = "auto"
     amp: str = "none"
@@ -42,13 +45,19 @@ class EvalConfig:
     corruptions: tuple[str, ...] | None = None
     severities: tuple[int, ...] = (1, 2, 3, 4, 5)
     jpeg_like_release: bool = False
+    chunk_size: int = 1024
 
     def __post_init__(self) -> None:
         checks = [
             (self.max_shift >= 0, "--max-shift must be >= 0"),
             (self.shift_passes >= 1, "--shift-passes must be >= 1"),
-            (self.batch_size >= 1, "--batch-size must be >= 1"),
+            (
+                self.batch_size == "auto"
+                or (isinstance(self.batch_size, int) and self.batch_size >= 1),
+                "--batch-size must be a number >= 1 or auto",
+            ),
             (self.workers >= 0, "--workers must be >= 0"),
+            (self.chunk_size >= 1, "--chunk-size must be >= 1"),
             (self.limit is None or self.limit >= 1, "--limit must be >= 1"),
             (self.amp in AMP_MODES, f"--amp must be one of {', '.join(AMP_MODES)}"),
             (

@@ -1,7 +1,9 @@
-"""Terminal output: notes and warnings on stderr, progress bars with rates."""
+"""Terminal output: notes and warnings on stderr, progress bars with rates. Under torchrun
+only rank 0 speaks (errors excepted), so nothing is printed once per process."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,14 +17,20 @@ stderr = Console(stderr=True, soft_wrap=True)
 stdout = Console()
 
 
+def _quiet() -> bool:
+    return os.environ.get("RANK", "0") != "0"
+
+
 def note(message: str) -> None:
     """An informational line on stderr."""
-    stderr.print(f"[dim]{message}[/dim]", highlight=False)
+    if not _quiet():
+        stderr.print(f"[dim]{message}[/dim]", highlight=False)
 
 
 def warn(message: str) -> None:
     """A warning line on stderr."""
-    stderr.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False)
+    if not _quiet():
+        stderr.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False)
 
 
 @contextmanager

@@ -3,6 +3,8 @@
 Suites ask for views (lazy index gathers) and receive logits; the engine packs the views of
 all suites and all canvas batches in flight into forward batches of exactly `batch_size` (only
 the very last may be short), so the model's forward pass is the only thing that costs time.
+Images are taken in chunks; each chunk gets fresh suites, and its records are handed over
+(to be saved, for resuming) as soon as every view of its images has been scored.
 """
 
 from __future__ import annotations
@@ -26,20 +28,28 @@ from .suites.base import Run
 from .views import Geometry, Views, unit_range
 
 Progress = Callable[[int, int], None]
+Records = dict[str, torch.Tensor]
 # Images per decoding batch: small, so that every worker has work and views stream evenly.
 DECODE_BATCH = 32
+# `--batch-size auto` starts here on a GPU and halves on out-of-memory; a CPU takes 64.
+AUTO_BATCH_CUDA = 1024
+AUTO_BATCH_CPU = 64
 
 
-def resolve_device(spec: str) -> torch.device:
-    """`auto` is the first CUDA device when there is one, else the CPU."""
+def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
+    """`auto` is a CUDA device when there is one, else the CPU; `auto` and a bare `cuda`
+    mean the process's own GPU (LOCAL_RANK) under torchrun."""
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(spec)
     except RuntimeError:
         raise ShiftbenchError(f"unknown device '{spec}'") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ShiftbenchError(f"--device {spec}: CUDA is not available on this machine")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ShiftbenchError(f"--device {spec}: CUDA is not available on this machine")
+        if device.index is None:
+            device = torch.device("cuda", local_rank)
     return device
 
 
@@ -47,13 +57,20 @@ class Forward:
     """The model on its device: normalisation, AMP, channels-last, optional torch.compile.
 
     With `compile`, short batches are padded to `batch_size` so the graph sees one shape.
+    With `--batch-size auto`, `batch_size` starts large and `shrink` halves it on
+    out-of-memory.
     """
 
     def __init__(
         self, module: nn.Module, preprocess: Preprocess, config: EvalConfig, device: torch.device
     ) -> None:
         self.device = device
-        self.batch_size = config.batch_size
+        self.adaptive = config.batch_size == "auto"
+        if self.adaptive:
+            self.batch_size = AUTO_BATCH_CUDA if device.type == "cuda" else AUTO_BATCH_CPU
+        else:
+            self.batch_size = int(config.batch_size)
+        self.shrunk_from: list[int] = []
         self.memory_format = (
             torch.channels_last if config.channels_last else torch.contiguous_format
         )
@@ -81,6 +98,14 @@ class Forward:
         with self.autocast:
             out = self.module(x)
         return out[:count].float()
+
+    def shrink(self, failed: int) -> int:
+        """After an out-of-memory error on `failed` views: the halved batch size."""
+        self.shrunk_from.append(failed)
+        self.batch_size = max(1, failed // 2)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return self.batch_size
 
 
 def _join(parts: list[torch.Tensor]) -> torch.Tensor:
@@ -132,24 +157,40 @@ class ViewQueue:
         self.requests.append(_Request(run, views))
         self.waiting += len(views)
 
+    def _plan(self, size: int) -> list[tuple[_Request, int]]:
+        """The next `size` waiting views, in order across requests, as (request, count)."""
+        taken: list[tuple[_Request, int]] = []
+        for request in self.requests:
+            if size == 0:
+                break
+            take = min(size, len(request.views) - request.sent)
+            if take:
+                taken.append((request, take))
+                size -= take
+        return taken
+
     def step(self) -> int:
-        """Forward the next batch of waiting views; returns how many were forwarded."""
+        """Forward the next batch of waiting views; returns how many were forwarded. With
+        `--batch-size auto`, a batch that runs out of memory is retried at half the size."""
         size = min(self.forward.batch_size, self.waiting)
         if size:
-            taken: list[tuple[_Request, int]] = []
-            parts = []
-            for request in self.requests:
-                left = size - sum(n for _, n in taken)
-                if left == 0:
+            while True:
+                taken = self._plan(size)
+                try:
+                    parts = [r.views.materialize(r.sent, r.sent + n) for r, n in taken]
+                    logits = self.forward.logits(_join(parts))
                     break
-                take = min(left, len(request.views) - request.sent)
-                if take:
-                    parts.append(request.views.materialize(request.sent, request.sent + take))
-                    taken.append((request, take))
-                    request.sent += take
-            logits = self.forward.logits(_join(parts))
-            for (request, _), chunk in zip(taken, logits.split([n for _, n in taken]), strict=True):
+                except torch.cuda.OutOfMemoryError:
+                    parts = []
+                    if not self.forward.adaptive or size == 1:
+                        raise ShiftbenchError(
+                            f"out of memory on {self.forward.device} at {size} views per "
+                            "forward pass: lower --batch-size, or use --batch-size auto"
+                        ) from None
+                    size = self.forward.shrink(size)
+            for (request, n), chunk in zip(taken, logits.split([n for _, n in taken]), strict=True):
                 request.logits.append(chunk)
+                request.sent += n
             self.waiting -= size
         previous, self.finished = self.finished, []
         while self.requests and self.requests[0].sent == len(self.requests[0].views):
@@ -172,27 +213,45 @@ class SuiteDraws:
 
 @dataclass
 class Lane:
-    """One model with its own suites, sharing a pass (and its decoded images) with others."""
+    """One model sharing a pass (and its decoded images) with others; each gets its own
+    suites, from the pass's suite factory."""
 
     module: nn.Module
     preprocess: Preprocess
-    suites: list[Suite]
 
 
 @dataclass
 class PassResult:
-    """Per-image records of every suite of one lane (sorted by image index) and what the
-    pass cost (`views` are this lane's; `seconds` is the whole shared pass)."""
+    """Per-image records of every lane (each sorted by image index) and what the pass cost:
+    views forwarded per lane, final batch size per lane, seconds of the whole pass."""
 
-    records: dict[str, torch.Tensor]
+    records: list[Records]
     images: int
-    views: int
+    views: list[int]
+    batch_sizes: list[int]
     seconds: float
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _sorted_records(suites: list[Suite], index: torch.Tensor) -> dict[str, torch.Tensor]:
-    records = {"index": index}
+@dataclass
+class _Chunk:
+    """The suites of one chunk of images (per lane) and how many of their runs are open."""
+
+    suites: list[list[Suite]]
+    indices: list[torch.Tensor] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    open_runs: int = 0
+    fed: bool = False
+
+
+def _tracked(run: Run, chunk: _Chunk) -> Run:
+    """`run`, counted as open in its chunk until it returns."""
+    yield from run
+    chunk.open_runs -= 1
+
+
+def _sorted_records(suites: list[Suite], index: torch.Tensor) -> Records:
+    records = {"index": index.clone()}  # each lane its own (files refuse shared memory)
     for suite in suites:
         own = suite.records()
         order = own.pop("index").argsort()
@@ -201,74 +260,140 @@ def _sorted_records(suites: list[Suite], index: torch.Tensor) -> dict[str, torch
     return records
 
 
+def merge_records(parts: list[Records]) -> Records:
+    """Records of several image sets as one, sorted by image index (empty parts ignored)."""
+    parts = [p for p in parts if p and p["index"].numel()]
+    if not parts:
+        return {}
+    index = torch.cat([p["index"] for p in parts])
+    order = index.argsort()
+    return {key: torch.cat([p[key] for p in parts])[order] for key in parts[0]}
+
+
+def decode_batches(images: int, chunk_size: int) -> list[tuple[int, list[int]]]:
+    """Decoding batches of image positions as (chunk number, positions): at most
+    DECODE_BATCH images each, never across a chunk boundary."""
+    out = []
+    for chunk, start in enumerate(range(0, images, chunk_size)):
+        stop = min(start + chunk_size, images)
+        out += [
+            (chunk, list(range(first, min(first + DECODE_BATCH, stop))))
+            for first in range(start, stop, DECODE_BATCH)
+        ]
+    return out
+
+
+ChunkDone = Callable[[int, list[Records], list[tuple[str, str]]], None]
+
+
 def run_pass(
     lanes: list[Lane],
+    make_suites: Callable[[], list[Suite]],
     images: ImageSet,
     geometry: Geometry,
     config: EvalConfig,
     progress: Progress | None = None,
-) -> list[PassResult]:
-    """Evaluate every lane's suites on every image in one pass over the data.
+    device: torch.device | None = None,
+    on_chunk: ChunkDone | None = None,
+) -> PassResult:
+    """Evaluate every lane on every image in one pass over the data.
 
     Images are decoded once, in small batches by `config.workers` processes (with each suite's
     random draws, which depend only on the seed, the suite and the image, so every lane gets
     the same ones); each lane packs the views of all its suites and all batches in flight into
-    its own forward batches. `progress(images, views)` is called with increments as work
-    completes. Lanes must share the resize filter (`preprocess.interpolation`).
+    its own forward batches. Chunk k (`config.chunk_size` images from k*chunk_size) gets
+    fresh suites from
+    `make_suites`; once all its views are scored, `on_chunk(k, records per lane, skipped
+    files)` receives them. `progress(images, views)` is called with increments. Lanes must
+    share the resize filter (`preprocess.interpolation`).
     """
     filters = {lane.preprocess.interpolation for lane in lanes}
     if len(filters) != 1:
         raise ShiftbenchError(f"models in one pass need one resize filter, got {sorted(filters)}")
-    device = resolve_device(config.device)
+    device = device or resolve_device(config.device)
     queues = [ViewQueue(Forward(lane.module, lane.preprocess, config, device)) for lane in lanes]
-    dataset = CanvasDataset(
-        images, geometry.canvas, lanes[0].preprocess.interpolation, SuiteDraws(lanes[0].suites)
-    )
+    draws = SuiteDraws(make_suites())
+    dataset = CanvasDataset(images, geometry.canvas, lanes[0].preprocess.interpolation, draws)
+    batches_of_chunks = decode_batches(len(images.items), config.chunk_size)
     loader = DataLoader(
         dataset,
-        batch_size=DECODE_BATCH,
+        batch_sampler=[batch for _, batch in batches_of_chunks],
         num_workers=config.workers,
         collate_fn=collate_canvases,
         pin_memory=device.type == "cuda",
     )
     report = progress or (lambda images, views: None)
-    seen: list[torch.Tensor] = []
+    chunks: dict[int, _Chunk] = {}
+    done: list[list[Records]] = [[] for _ in lanes]
     skipped: list[tuple[str, str]] = []
     views = [0] * len(lanes)
+    seen = 0
+
+    def close_finished() -> None:
+        for number in sorted(chunks):
+            chunk = chunks[number]
+            if not (chunk.fed and chunk.open_runs == 0):
+                break
+            del chunks[number]
+            index = torch.cat(chunk.indices).sort().values if chunk.indices else None
+            records = [
+                _sorted_records(suites, index) if index is not None else {}
+                for suites in chunk.suites
+            ]
+            for lane, lane_records in enumerate(records):
+                done[lane].append(lane_records)
+            if on_chunk is not None:
+                on_chunk(number, records, chunk.skipped)
+
     started = time.perf_counter()
     with torch.inference_mode():
-        batches = iter(loader)
+        batches = enumerate(loader)
         exhausted = False
         while True:
-            while not exhausted and min(q.waiting for q in queues) < config.batch_size:
-                cpu_batch = next(batches, None)
+            while not exhausted and any(q.waiting < q.forward.batch_size for q in queues):
+                number, cpu_batch = next(batches, (None, None))
                 if cpu_batch is None:
                     exhausted = True
+                    for chunk in chunks.values():
+                        chunk.fed = True
                     break
+                position = batches_of_chunks[number][0]
+                for earlier, chunk in chunks.items():
+                    chunk.fed = chunk.fed or earlier < position
+                chunk = chunks.get(position)
+                if chunk is None:
+                    chunk = chunks[position] = _Chunk([make_suites() for _ in lanes])
+                chunk.skipped += cpu_batch.skipped
                 skipped.extend(cpu_batch.skipped)
                 if len(cpu_batch):
                     batch = cpu_batch.to(device)
-                    for lane, queue in zip(lanes, queues, strict=True):
-                        for suite in lane.suites:
-                            queue.add(suite.run(batch))
-                    seen.append(cpu_batch.indices)
+                    for queue, suites in zip(queues, chunk.suites, strict=True):
+                        for suite in suites:
+                            chunk.open_runs += 1
+                            queue.add(_tracked(suite.run(batch), chunk))
+                    chunk.indices.append(cpu_batch.indices)
+                    seen += len(cpu_batch)
                 report(len(cpu_batch) + len(cpu_batch.skipped), 0)
+            close_finished()
             if not any(q.busy for q in queues):
                 break
             # Each lane forwards all its full batches (all it has once the data is exhausted),
             # so a lane that needs more views per image than another never builds a backlog.
             for number, queue in enumerate(queues):
-                while queue.waiting >= config.batch_size or (exhausted and queue.busy):
-                    done = queue.step()
-                    views[number] += done
-                    report(0, done)
+                while queue.waiting >= queue.forward.batch_size or (exhausted and queue.busy):
+                    forwarded = queue.step()
+                    views[number] += forwarded
+                    report(0, forwarded)
+            close_finished()
+    close_finished()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
-    if not seen:
-        raise ShiftbenchError(f"none of the {len(images.items)} images could be read")
-    index = torch.cat(seen).sort().values
-    return [
-        PassResult(_sorted_records(lane.suites, index), int(index.numel()), n, seconds, skipped)
-        for lane, n in zip(lanes, views, strict=True)
-    ]
+    return PassResult(
+        records=[merge_records(parts) for parts in done],
+        images=seen,
+        views=views,
+        batch_sizes=[q.forward.batch_size for q in queues],
+        seconds=seconds,
+        skipped=skipped,
+    )

@@ -13,6 +13,7 @@ from .config import EvalConfig
 from .console import note, progress_bar, warn
 from .corruptions import ALL, scan_imagenet_c
 from .data import scan_image_folder
+from .distributed import current_world
 from .engine import Lane, resolve_device, run_pass
 from .errors import ShiftbenchError
 from .models import LoadedModel
@@ -41,6 +42,8 @@ def evaluate_imagenet_c(
     reported and left out of the means.
     """
     config = config or EvalConfig(suites=("corruption",))
+    if current_world(config.device).size > 1:
+        raise ShiftbenchError("--imagenet-c runs in one process: start it without torchrun")
     sets = scan_imagenet_c(root, config.corruptions or ALL, config.severities)
     size = model.preprocess.input_size
     if size > stored_size:
@@ -72,23 +75,28 @@ def evaluate_imagenet_c(
     bar = progress_bar(total, "ImageNet-C") if verbose else nullcontext(None)
     with bar as update:
         for (name, severity), images in listings.items():
-            suite = CleanSuite(geometry, suite_config)
-            lane = Lane(model.module, model.preprocess, [suite])
-            (outcome,) = run_pass([lane], images, geometry, suite_config, update)
+            lane = Lane(model.module, model.preprocess)
+            outcome = run_pass(
+                [lane], lambda: [CleanSuite(geometry, suite_config)], images, geometry,
+                suite_config, update,
+            )  # fmt: skip
+            found = outcome.records[0]
+            if not found:
+                raise ShiftbenchError(f"none of the images of {name}/{severity} could be read")
             offset = len(images_rows)
             position = {item.index: offset + i for i, item in enumerate(images.items)}
             images_rows += [
                 {"index": offset + i, "path": f"{name}/{severity}/{item.path}", "label": item.label}
                 for i, item in enumerate(images.items)
             ]
-            index = torch.tensor([position[int(i)] for i in outcome.records["index"]])
+            index = torch.tensor([position[int(i)] for i in found["index"]])
             records[f"{name}.{severity}.index"] = index
-            records[f"{name}.{severity}.pred"] = outcome.records["clean.pred"]
-            records[f"{name}.{severity}.correct1"] = outcome.records["clean.correct1"]
-            errors.setdefault(name, {})[severity] = ~outcome.records["clean.correct1"]
+            records[f"{name}.{severity}.pred"] = found["clean.pred"]
+            records[f"{name}.{severity}.correct1"] = found["clean.correct1"]
+            errors.setdefault(name, {})[severity] = ~found["clean.correct1"]
             skipped += [(f"{name}/{severity}/{p}", r) for p, r in images.skipped + outcome.skipped]
             seconds += outcome.seconds
-            views += outcome.views
+            views += outcome.views[0]
     clean_error = None if clean is None else 1 - clean.metric("clean.top1").value / 100
     metrics, curves, coverage = corruption_metrics(errors, clean_error)
     device = resolve_device(config.device)

@@ -180,7 +180,14 @@ def test_failed_write_leaves_no_result_file(folder: Path, tmp_path: Path, monkey
     out = tmp_path / "out"
     result = run(*TINY_RESNET, "--data", str(folder), "--out", str(out))
     assert result.exit_code != 0
-    assert not out.exists() or list(out.iterdir()) == []
+    # only the hidden checkpoint stays: the evaluation itself was finished
+    assert [p.name for p in out.iterdir()] == [".partial"]
+    monkeypatch.undo()
+    again = run(*TINY_RESNET, "--data", str(folder), "--resume", str(out))
+    assert again.exit_code == 0, again.output
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["timing"]["resumed_images"] == saved["data"]["images_evaluated"] == 12
+    assert not (out / ".partial").exists()
 
 
 def test_python_dash_m_and_usage_error_is_one_line() -> None:

@@ -18,7 +18,10 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):
-        stderr.print("interrupted: no result files were written")
+        stderr.print(
+            "interrupted: no result files were written; finished chunks stay in the output "
+            "folder, and --resume OUT continues from them"
+        )
         code = 130
     except Exception as exc:
         # click's usage errors (vendored by recent typer) carry their message and exit code

@@ -10,6 +10,7 @@ import typer
 
 from ..api import evaluate, evaluate_many
 from ..check import load_results
+from ..checkpoint import discard as discard_checkpoint
 from ..comparison import paired_table
 from ..config import DEFAULT_WORKERS
 from ..console import note, stdout, warn
@@ -52,6 +53,7 @@ from .options import (
     BatchSize,
     ChannelsLast,
     CheckConfig,
+    ChunkSize,
     CircularPad,
     Compile,
     Corruptions,
@@ -71,6 +73,7 @@ from .options import (
     NumClasses,
     Out,
     Pretrained,
+    Resume,
     Seed,
     Severities,
     ShiftPasses,
@@ -79,6 +82,7 @@ from .options import (
     Weights,
     Workers,
     eval_config,
+    output_folder,
     triple,
 )
 
@@ -139,9 +143,11 @@ def eval_command(
     amp: Amp = "none",
     channels_last: ChannelsLast = False,
     compile_model: Compile = False,
-    batch_size: BatchSize = 64,
+    batch_size: BatchSize = "64",
     workers: Workers = DEFAULT_WORKERS,
     device: Device = "auto",
+    resume: Resume = None,
+    chunk_size: ChunkSize = 1024,
     baseline: Annotated[
         Path | None,
         typer.Option(help="Gate the results against this results.json (see shiftbench check)."),
@@ -163,11 +169,13 @@ def eval_command(
             attack_radius=attack_radius, attack_step=attack_step, seed=seed, limit=limit,
             batch_size=batch_size, workers=workers, device=device, amp=amp,
             channels_last=channels_last, compile_model=compile_model, corruptions=corruptions,
-            severities=severities, jpeg_like_release=jpeg_like_release,
+            severities=severities, jpeg_like_release=jpeg_like_release, chunk_size=chunk_size,
         )  # fmt: skip
         spec = antialias_spec(antialias, aa_pad, aa_stem, aps_filter, circular_pad)
         source = _check_sources(names, data, imagenet_c, jpeg_like_release)
-        out_dir = out if out is not None else default_output_dir(model)
+        out_dir, resuming = output_folder(out, resume, default_output_dir(model))
+        if from_disk and resuming:
+            raise ShiftbenchError("--resume is for --data runs; --imagenet-c runs start over")
         created = prepare_output_dir(out_dir)
         try:
             torch.manual_seed(seed)  # random-initialised weights repeat with the seed too
@@ -179,12 +187,18 @@ def eval_command(
             if from_disk:
                 result = evaluate_imagenet_c(loaded, source, config, data, True)
             else:
-                result = evaluate(loaded, source, config, verbose=True)
+                result = evaluate(
+                    loaded, source, config, verbose=True, checkpoint=out_dir, resume=resuming
+                )
+            if result is None:  # a torchrun rank other than 0: rank 0 writes
+                return
             write_result_files(result, out_dir)
+            discard_checkpoint(out_dir)
         except BaseException:
             discard_output_dir(out_dir, created)
             raise
     stdout.print(metrics_table(result))
+    _note_batch_size(config.batch_size, [result])
     note(f"results written to {out_dir}")
     if baseline is not None or max_drop or minimum:
         with user_errors():
@@ -193,6 +207,12 @@ def eval_command(
                 allow_mismatch, markdown_file,
             )  # fmt: skip
         raise typer.Exit(code)
+
+
+def _note_batch_size(asked: int | str, results: list) -> None:
+    if asked == "auto":
+        sizes = ", ".join(str(r.timing["batch_size"]) for r in results)
+        note(f"--batch-size auto: ran at {sizes} views per forward pass")
 
 
 def _check_sources(
@@ -299,9 +319,11 @@ def compare_command(
     amp: Amp = "none",
     channels_last: ChannelsLast = False,
     compile_model: Compile = False,
-    batch_size: BatchSize = 64,
+    batch_size: BatchSize = "64",
     workers: Workers = DEFAULT_WORKERS,
     device: Device = "auto",
+    resume: Resume = None,
+    chunk_size: ChunkSize = 1024,
 ) -> None:
     """Evaluate a reference model and its variants on the same images, views, shifts and
     corruption noise (images decoded once for all), and report each difference to the
@@ -313,7 +335,7 @@ def compare_command(
             attack_radius=attack_radius, attack_step=attack_step, seed=seed, limit=limit,
             batch_size=batch_size, workers=workers, device=device, amp=amp,
             channels_last=channels_last, compile_model=compile_model, corruptions=corruptions,
-            severities=severities, jpeg_like_release=jpeg_like_release,
+            severities=severities, jpeg_like_release=jpeg_like_release, chunk_size=chunk_size,
         )  # fmt: skip
         if bootstrap < 1:
             raise ShiftbenchError("--bootstrap must be >= 1")
@@ -325,7 +347,7 @@ def compare_command(
         if data is None:
             raise ShiftbenchError("--data is required (an image folder, one sub-folder per class)")
         source = check_data_root(data)
-        out_dir = out if out is not None else default_output_dir("compare")
+        out_dir, resuming = output_folder(out, resume, default_output_dir("compare"))
         created = prepare_output_dir(out_dir)
         try:
             loaded = []
@@ -336,10 +358,17 @@ def compare_command(
                 )
                 loaded.append(announce(variant))
             labels = labels_for(specs, loaded)
-            results = evaluate_many(loaded, source, config, verbose=True, labels=labels)
+            results = evaluate_many(
+                loaded, source, config, verbose=True, labels=labels, checkpoint=out_dir,
+                resume=resuming,
+            )  # fmt: skip
+            if not results:  # a torchrun rank other than 0: rank 0 writes
+                return
             variants, differences = write_comparison(results, out_dir, bootstrap)
+            discard_checkpoint(out_dir)
         except BaseException:
             discard_output_dir(out_dir, created)
             raise
     stdout.print(paired_table(variants, differences))
+    _note_batch_size(config.batch_size, results)
     note(f"results written to {out_dir} (one folder per variant, report.md, comparison.csv)")

@@ -159,13 +159,57 @@ JpegLikeRelease = Annotated[
 Amp = Annotated[str, typer.Option(help="Mixed precision: none, bf16 or fp16.")]
 ChannelsLast = Annotated[bool, typer.Option(help="NHWC memory format.")]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model.")]
-BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Views per forward pass.")]
+BatchSize = Annotated[
+    str,
+    typer.Option(
+        "--batch-size",
+        "-b",
+        help="Views per forward pass, or auto: the largest that fits (from 1024 on a GPU, "
+        "halved on out-of-memory; 64 on a CPU).",
+    ),
+]
+ChunkSize = Annotated[
+    int,
+    typer.Option(
+        help="Images per chunk: the unit of checkpoints for --resume and of each torchrun "
+        "process's share."
+    ),
+]
+Resume = Annotated[
+    Path | None,
+    typer.Option(
+        help="Output folder of an interrupted run: continue it from its finished chunks "
+        "(same model, data and settings)."
+    ),
+]
 Workers = Annotated[
     int,
     typer.Option("--workers", "-j", help="Image decoding processes (default: min(4, cores))."),
 ]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")]
 DEFAULT_SUITE = ",".join(EvalConfig.suites)
+
+
+def parse_batch_size(text: str) -> int | str:
+    """`64` or `auto`."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise ShiftbenchError(f"--batch-size takes a number or auto, got '{text}'") from None
+
+
+def output_folder(out: Path | None, resume: Path | None, default: Path) -> tuple[Path, bool]:
+    """Where results go and whether to resume: --resume DIR, else --out, else `default`."""
+    if resume is not None:
+        if out is not None and out.resolve() != resume.resolve():
+            raise ShiftbenchError("--resume DIR is the output folder: leave out --out")
+        finished = (resume / "results.json").is_file() or (resume / "comparison.json").is_file()
+        if finished and not (resume / ".partial").is_dir():
+            raise ShiftbenchError(f"--resume: {resume} holds finished results")
+        return resume, True
+    return (out if out is not None else default), False
 
 
 def eval_config(
@@ -178,7 +222,7 @@ def eval_config(
     attack_step: int | None,
     seed: int,
     limit: int | None,
-    batch_size: int,
+    batch_size: str,
     workers: int,
     device: str,
     amp: str,
@@ -187,6 +231,7 @@ def eval_config(
     corruptions: str | None,
     severities: str | None,
     jpeg_like_release: bool,
+    chunk_size: int,
 ) -> EvalConfig:
     """The evaluation settings from the command's options."""
     return EvalConfig(
@@ -198,7 +243,7 @@ def eval_config(
         attack_step=attack_step,
         seed=seed,
         limit=limit,
-        batch_size=batch_size,
+        batch_size=parse_batch_size(batch_size),
         workers=workers,
         device=device,
         amp=amp,
@@ -207,4 +252,5 @@ def eval_config(
         corruptions=parse_corruptions(corruptions) if corruptions else None,
         severities=parse_severities(severities),
         jpeg_like_release=jpeg_like_release,
+        chunk_size=chunk_size,
     )

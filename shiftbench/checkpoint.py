@@ -1,0 +1,124 @@
+"""Checkpoints of an evaluation in progress, for `--resume DIR`.
+
+While a run writes into DIR, each finished chunk of images leaves its per-image records in
+DIR/.partial/chunk-NNNNNN.safetensors (written whole, then renamed into place), beside
+run.json, what the run measures. A resumed run must measure the same thing (the same models,
+weights, images and settings; batch size, workers, device and compilation may change: they
+do not change predictions), skips the finished chunks and reads their records back, so its
+results are those of an uninterrupted run. The folder goes once the results are written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .distributed import World, barrier
+from .errors import ShiftbenchError
+
+PARTIAL = ".partial"
+# Settings that change how fast, not what, is computed: a resumed run may change them.
+SPEED_SETTINGS = ("batch_size", "workers", "device", "compile", "channels_last")
+
+Records = dict[str, torch.Tensor]
+
+
+def run_identity(models: list[dict], data: dict, images: list[str], config: dict) -> dict:
+    """What a run measures: models, data, the image list and every setting that changes
+    a number (JSON-ready, compared field by field on resume)."""
+    return {
+        "models": models,
+        "data": {k: data.get(k) for k in ("root", "label_map", "classes", "limit")},
+        "images": images,
+        "config": {k: v for k, v in config.items() if k not in SPEED_SETTINGS},
+    }
+
+
+def _first_difference(saved: object, current: object, path: str = "") -> str | None:
+    if isinstance(saved, dict) and isinstance(current, dict):
+        for key in sorted(set(saved) | set(current)):
+            found = _first_difference(saved.get(key), current.get(key), f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(saved, list) and isinstance(current, list) and path.endswith("images"):
+        return None if saved == current else f"{path}: the image list differs"
+    return None if saved == current else f"{path.lstrip('.')}: {saved} -> {current}"
+
+
+class Checkpoint:
+    """The .partial folder of one output folder."""
+
+    def __init__(self, out: str | Path, identity: dict, lanes: int) -> None:
+        self.folder = Path(out) / PARTIAL
+        self.identity = identity
+        self.lanes = lanes
+
+    def _chunk(self, number: int) -> Path:
+        return self.folder / f"chunk-{number:06d}.safetensors"
+
+    def start(self, resume: bool, world: World) -> set[int]:
+        """Numbers of the chunks already finished (none unless `resume`); a fresh run
+        clears an old checkpoint. Rank 0 prepares the folder while the others wait."""
+        run_file = self.folder / "run.json"
+        if world.main:
+            try:
+                if not resume or not run_file.is_file():
+                    shutil.rmtree(self.folder, ignore_errors=True)
+                    self.folder.mkdir(parents=True)
+                    run_file.write_text(json.dumps(self.identity, indent=1) + "\n")
+            except OSError as exc:
+                raise ShiftbenchError(
+                    f"cannot write {self.folder}: {exc.strerror or exc}"
+                ) from None
+        barrier(world)
+        try:
+            saved = json.loads(run_file.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ShiftbenchError(f"{run_file} is not readable: {exc}") from None
+        difference = _first_difference(saved, json.loads(json.dumps(self.identity)))
+        if difference:
+            raise ShiftbenchError(
+                f"--resume: {self.folder.parent} holds a run of something else ({difference}); "
+                "give the same model, data and settings, or another --out"
+            )
+        return {int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.safetensors")}
+
+    def save(self, number: int, records: list[Records], skipped: list[tuple[str, str]]) -> None:
+        """Keep one finished chunk: every lane's records and the files it could not read."""
+        tensors = {
+            f"{lane}/{key}": value.contiguous()
+            for lane, lane_records in enumerate(records)
+            for key, value in lane_records.items()
+        }
+        partial = self.folder / f".chunk-{number:06d}.tmp"
+        save_file(tensors, str(partial), metadata={"skipped": json.dumps(skipped)})
+        os.replace(partial, self._chunk(number))
+
+    def load(self, number: int) -> tuple[list[Records], list[tuple[str, str]]]:
+        """One finished chunk as `save` kept it."""
+        from safetensors import safe_open
+
+        path = self._chunk(number)
+        try:
+            with safe_open(str(path), "pt") as handle:
+                metadata = handle.metadata() or {}
+            tensors = load_file(str(path))
+        except (OSError, ValueError) as exc:
+            raise ShiftbenchError(f"checkpoint {path} is not readable: {exc}") from None
+        records: list[Records] = [{} for _ in range(self.lanes)]
+        for name, value in tensors.items():
+            lane, key = name.split("/", 1)
+            records[int(lane)][key] = value
+        skipped = [tuple(entry) for entry in json.loads(metadata.get("skipped", "[]"))]
+        return records, skipped  # type: ignore[return-value]
+
+
+def discard(out: str | Path) -> None:
+    """Remove the checkpoint of a run whose results are written."""
+    shutil.rmtree(Path(out) / PARTIAL, ignore_errors=True)

@@ -1,0 +1,195 @@
+"""Scale: chunked passes, torchrun processes, resuming a killed run, automatic batch size."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from typer.testing import CliRunner
+
+from shiftbench.api import evaluate, evaluate_many
+from shiftbench.checkpoint import PARTIAL
+from shiftbench.cli import app
+from shiftbench.distributed import World, shard
+from shiftbench.engine import decode_batches
+from shiftbench.errors import ShiftbenchError
+
+from .helpers import Blind, LinearProbe, config, wrap, write_folder
+
+runner = CliRunner()
+ALL = ("clean", "consistency", "diagonal", "circular", "translation")
+
+# A small random conv net (seeded by shiftbench before it is built), slowed down by
+# SLOW_FORWARD seconds per forward pass so that a run can be killed midway.
+MODEL_FILE = textwrap.dedent(
+    """
+    import os, time
+    from torch import nn
+
+    class Slow(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(
+                nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3),
+            )
+
+        def forward(self, x):
+            time.sleep(float(os.environ.get("SLOW_FORWARD", "0")))
+            return self.net(x)
+
+    def build():
+        return Slow()
+    """
+)
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> str:
+    path = tmp_path / "arch.py"
+    path.write_text(MODEL_FILE)
+    return f"{path}:build"
+
+
+def _args(model_file: str, data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "eval", "small", "--model-file", model_file, "--img-size", "32", "--max-shift", "8",
+        "--data", str(data), "--out", str(out), "-j", "0", "--device", "cpu", *extra,
+    ]  # fmt: skip
+
+
+def test_decoding_batches_never_cross_chunks() -> None:
+    batches = decode_batches(70, 33)
+    assert [chunk for chunk, _ in batches] == [0, 0, 1, 1, 2]
+    assert [len(b) for _, b in batches] == [32, 1, 32, 1, 4]
+    assert [p for _, b in batches for p in b] == list(range(70))
+
+
+def test_shards_are_contiguous_and_cover_every_chunk_once() -> None:
+    for chunks in (0, 1, 5, 16, 17):
+        for size in (1, 2, 3, 8):
+            parts = [shard(chunks, World(rank, size, rank)) for rank in range(size)]
+            assert [c for part in parts for c in part] == list(range(chunks))
+            lengths = [len(part) for part in parts]
+            assert max(lengths) - min(lengths) <= 1
+
+
+def test_chunks_change_no_record(folder: Path) -> None:
+    """Chunks of 5 images (fresh suites per chunk, the attack adaptive per model) give the
+    records of one chunk, for every model of a shared pass."""
+    models = [wrap(LinearProbe(16, 3), 16), wrap(Blind(3), 16)]
+    settings = {"suites": (*ALL, "corruption"), "corruptions": ("impulse_noise",)}
+    whole = evaluate_many(models, folder, config(**settings, severities=(3,)))
+    chunked = evaluate_many(models, folder, config(**settings, severities=(3,), chunk_size=5))
+    for a, b in zip(whole, chunked, strict=True):
+        assert a.records.keys() == b.records.keys()
+        assert all(torch.equal(a.records[k], b.records[k]) for k in a.records)
+
+
+def test_two_processes_give_the_one_process_metrics(tmp_path: Path, model_file: str) -> None:
+    """torchrun with 2 gloo processes on the CPU: the same metrics.csv and records."""
+    data = write_folder(tmp_path / "data", per_class=5)
+    one, two = tmp_path / "one", tmp_path / "two"
+    extra = ("-s", ",".join(ALL), "--chunk-size", "4")
+    done = runner.invoke(app, _args(model_file, data, one, *extra))
+    assert done.exit_code == 0, done.output
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+              "2", "-m", "shiftbench", *_args(model_file, data, two, *extra)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ran = subprocess.run(launch, capture_output=True, text=True, timeout=240, env=env)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran.stdout.count("results written to") <= 1 and ran.stderr.count("evaluating") <= 1
+    assert (two / "metrics.csv").read_text() == (one / "metrics.csv").read_text()
+    a, b = load_file(str(one / "records.safetensors")), load_file(str(two / "records.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    timing = json.loads((two / "results.json").read_text())["timing"]
+    assert timing["processes"] == 2
+    assert not (two / PARTIAL).exists()
+
+
+def test_a_killed_run_resumes_to_the_same_results(tmp_path: Path, model_file: str) -> None:
+    data = write_folder(tmp_path / "data", per_class=4)
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    extra = ("--chunk-size", "3", "-b", "4")
+    done = runner.invoke(app, _args(model_file, data, straight, *extra))
+    assert done.exit_code == 0, done.output
+    command = [sys.executable, "-m", "shiftbench", *_args(model_file, data, killed, *extra)]
+    env = {**os.environ, "SLOW_FORWARD": "0.15"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while len(list((killed / PARTIAL).glob("chunk-*"))) < 2:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    kept = len(list((killed / PARTIAL).glob("chunk-*")))
+    assert 2 <= kept < 4 and not (killed / "results.json").exists()
+    resumed = runner.invoke(app, [*_args(model_file, data, killed, *extra)[:-2], "--resume",
+                                  str(killed), *extra])  # fmt: skip
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming" in resumed.output
+    assert (killed / "metrics.csv").read_text() == (straight / "metrics.csv").read_text()
+    a = load_file(str(straight / "records.safetensors"))
+    b = load_file(str(killed / "records.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    timing = json.loads((killed / "results.json").read_text())["timing"]
+    assert timing["resumed_images"] == 3 * kept
+    assert not (killed / PARTIAL).exists()
+
+
+def test_resume_refuses_another_run(tmp_path: Path, model_file: str) -> None:
+    data = write_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    first = runner.invoke(app, _args(model_file, data, out, "--chunk-size", "5"))
+    assert first.exit_code == 0
+    (out / PARTIAL).mkdir()
+    (out / PARTIAL / "run.json").write_text(json.dumps({"config": {"seed": 7}}))
+    other = runner.invoke(app, [*_args(model_file, data, out)[:-2], "--resume", str(out)])
+    assert other.exit_code == 2 and "holds a run of something else" in other.output
+    assert (out / PARTIAL / "run.json").is_file()  # the other run's checkpoint is kept
+    (out / PARTIAL / "run.json").unlink()
+    (out / PARTIAL).rmdir()
+    finished = runner.invoke(app, [*_args(model_file, data, out)[:-2], "--resume", str(out)])
+    assert finished.exit_code == 2 and "holds finished results" in finished.output
+    both = runner.invoke(app, [*_args(model_file, data, out), "--resume", str(tmp_path / "x")])
+    assert both.exit_code == 2 and "leave out --out" in both.output
+
+
+class RunsOutOfMemory(nn.Module):
+    """LinearProbe that raises CUDA's out-of-memory error on more than 6 views at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.probe = LinearProbe(16, 3)
+        self.sizes: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(x.shape[0])
+        if x.shape[0] > 6:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return self.probe(x)
+
+
+def test_auto_batch_size_halves_on_out_of_memory(folder: Path) -> None:
+    model = RunsOutOfMemory()
+    loaded = wrap(model, 16)
+    model.sizes.clear()  # wrap's one-image probe of the class count
+    result = evaluate(loaded, folder, config(suites=ALL, batch_size="auto"))
+    assert model.sizes[:5] == [64, 32, 16, 8, 4]  # halved from the CPU start until it fits
+    assert max(model.sizes[5:]) == 4 and result.timing["batch_size"] == 4
+    fixed = evaluate(wrap(LinearProbe(16, 3), 16), folder, config(suites=ALL, batch_size=4))
+    assert [m.value for m in result.metrics] == [m.value for m in fixed.metrics]
+    assert all(torch.equal(result.records[k], fixed.records[k]) for k in fixed.records)
+    with pytest.raises(ShiftbenchError, match="out of memory on cpu at 16 views"):
+        evaluate(wrap(RunsOutOfMemory(), 16), folder, config(batch_size=16))
