@@ -21,7 +21,7 @@ from .engine import Lane, merge_records, resolve_device, run_pass
 from .errors import ShiftbenchError
 from .models import LoadedModel
 from .results import EvalResult, environment
-from .suites import Suite, build_suites
+from .suites import MODEL_SUITES, Suite, build_suites, parse_suite_names
 from .views import Geometry
 
 
@@ -73,9 +73,19 @@ class _Shard:
     resumed_images: int
 
 
+@dataclass
+class _Gathered:
+    """Every rank's records of every lane, with the images and what the pass cost."""
+
+    images: ImageSet
+    records: list[dict[str, torch.Tensor]]
+    skipped: list[tuple[str, str]]
+    costs: list[dict]
+
+
 def evaluate_many(
     models: list[LoadedModel],
-    data: str | Path | ImageSet,
+    data: str | Path | ImageSet | None,
     config: EvalConfig | None = None,
     verbose: bool = False,
     labels: list[str] | None = None,
@@ -90,24 +100,54 @@ def evaluate_many(
     chunks of records are kept in it; with `resume`, the chunks it already holds are read
     back instead of evaluated. Under torchrun every rank evaluates its own chunks and rank 0
     gathers all records and returns the results; the other ranks return an empty list.
+    Model suites (filters) read only the models; with nothing else, `data` may be None.
     """
     config = config or EvalConfig()
-    check_shared_input(models)
     world = current_world(config.device)
-    show = verbose and world.main
+    device = resolve_device(config.device, world.local_rank)
+    geometry = Geometry(models[0].preprocess.input_size, config.max_shift)
+    suites = build_suites(geometry, config)
+    gathered = None
+    if suites:
+        if data is None:
+            raise ShiftbenchError("--data is required (an image folder, one sub-folder per class)")
+        check_shared_input(models)
+        gathered = _image_pass(
+            models, data, config, verbose and world.main, checkpoint, resume, world, device
+        )
+        if gathered is None:
+            return []
+    elif not world.main:
+        return []
+    names = labels or [None] * len(models)
+    return [
+        _result(model, suites, gathered, lane, geometry, config, device, names[lane])
+        for lane, model in enumerate(models)
+    ]
+
+
+def _image_pass(
+    models: list[LoadedModel],
+    data: str | Path | ImageSet,
+    config: EvalConfig,
+    show: bool,
+    checkpoint: str | Path | None,
+    resume: bool,
+    world: World,
+    device: torch.device,
+) -> _Gathered | None:
+    """This rank's chunks through the engine (or from the checkpoint), gathered on rank 0."""
     first = models[0]
     geometry = Geometry(first.preprocess.input_size, config.max_shift)
 
     def make_suites() -> list[Suite]:
         return build_suites(geometry, config)
 
-    suites = make_suites()
     images = (
         data
         if isinstance(data, ImageSet)
         else scan_image_folder(data, first.num_classes, config.limit)
     )
-    device = resolve_device(config.device, world.local_rank)
     chunks = shard(math.ceil(len(images.items) / config.chunk_size), world)
     done: set[int] = set()
     store = None
@@ -126,7 +166,7 @@ def evaluate_many(
         items=[item for c in todo for item in _chunk(images, c, config.chunk_size)],
     )
     if show:
-        _announce(models, images, geometry, suites, config, device, world, len(done))
+        _announce(models, images, geometry, make_suites(), config, device, world, len(done))
     bar = progress_bar(len(remaining.items), "evaluating") if show else nullcontext(None)
 
     def keep(number: int, records: list, skipped: list[tuple[str, str]]) -> None:
@@ -151,10 +191,10 @@ def evaluate_many(
             seconds=outcome.seconds,
             resumed_images=sum(len(_chunk(images, c, config.chunk_size)) for c in done),
         )
-        gathered = gather_to_main(mine, world)
-        if gathered is None:
-            return []
-        shards: list[_Shard] = gathered  # type: ignore[assignment]
+        received = gather_to_main(mine, world)
+        if received is None:
+            return None
+        shards: list[_Shard] = received  # type: ignore[assignment]
         records = [merge_records([s.records[lane] for s in shards]) for lane in range(len(models))]
         skipped = [entry for s in shards for entry in s.skipped]
         _check_coverage(records[0], images, skipped)
@@ -164,20 +204,18 @@ def evaluate_many(
         raise
     if show and skipped:
         warn(f"{len(skipped)} unreadable images skipped (listed in results.json)")
-    cost = {
-        "seconds": max(s.seconds for s in shards),
-        "processes": world.size,
-        "resumed_images": sum(s.resumed_images for s in shards),
-    }
-    names = labels or [None] * len(models)
-    return [
-        _result(
-            model, suites, records[lane], images, geometry, config, device, names[lane],
-            skipped, {**cost, "views": sum(s.views[lane] for s in shards),
-                      "batch_size": min(s.batch_sizes[lane] for s in shards)},
-        )
-        for lane, model in enumerate(models)
-    ]  # fmt: skip
+    seconds = max(s.seconds for s in shards)
+    costs = [
+        {
+            "seconds": seconds,
+            "processes": world.size,
+            "resumed_images": sum(s.resumed_images for s in shards),
+            "views": sum(s.views[lane] for s in shards),
+            "batch_size": min(s.batch_sizes[lane] for s in shards),
+        }
+        for lane in range(len(models))
+    ]
+    return _Gathered(images, records, skipped, costs)
 
 
 def _chunk(images: ImageSet, number: int, size: int) -> list:
@@ -237,55 +275,74 @@ def _skipped_indices(images: ImageSet, skipped: list[tuple[str, str]]) -> set[in
 def _result(
     model: LoadedModel,
     suites: list[Suite],
-    records: dict[str, torch.Tensor],
-    images: ImageSet,
+    gathered: _Gathered | None,
+    lane: int,
     geometry: Geometry,
     config: EvalConfig,
     device: torch.device,
     label: str | None,
-    skipped: list[tuple[str, str]],
-    cost: dict,
 ) -> EvalResult:
-    metrics, curves = [], []
-    for suite in suites:
-        prefix = f"{suite.name}."
-        own = {k[len(prefix) :]: v for k, v in records.items() if k.startswith(prefix)}
-        suite_metrics, suite_curves = suite.summarise(own)
-        metrics += suite_metrics
-        curves += suite_curves
-    evaluated = set(records["index"].tolist())
-    count = len(evaluated)
-    return EvalResult(
-        model=model.describe(),
-        variant=model.variant,
-        label=label,
-        data={
-            **images.describe(),
-            "images_evaluated": count,
+    """One model's metrics from its gathered records (image suites) and from the model
+    itself (model suites), with everything needed to repeat the run."""
+    metrics, curves, settings = [], [], {}
+    records: dict[str, torch.Tensor] = {}
+    data: dict = {}
+    images: list[dict] = []
+    skipped: list[tuple[str, str]] = []
+    timing: dict = {}
+    if gathered is not None:
+        records = gathered.records[lane]
+        for suite in suites:
+            prefix = f"{suite.name}."
+            own = {k[len(prefix) :]: v for k, v in records.items() if k.startswith(prefix)}
+            suite_metrics, suite_curves = suite.summarise(own)
+            metrics += suite_metrics
+            curves += suite_curves
+            settings[suite.name] = {"description": suite.description, **suite.settings()}
+        evaluated = set(records["index"].tolist())
+        data = {
+            **gathered.images.describe(),
+            "images_evaluated": len(evaluated),
             "geometry": {
                 "input_size": geometry.size,
                 "max_shift": geometry.max_shift,
                 "canvas": geometry.canvas,
                 "centre_offset": geometry.centre,
             },
-        },
+        }
+        images = [
+            {"index": i.index, "path": i.path, "label": i.label}
+            for i in gathered.images.items
+            if i.index in evaluated
+        ]
+        skipped = gathered.images.skipped + gathered.skipped
+        cost = gathered.costs[lane]
+        timing = {
+            **cost,
+            "images_per_s": len(evaluated) / cost["seconds"] if cost["seconds"] else None,
+            "views_per_s": cost["views"] / cost["seconds"] if cost["seconds"] else None,
+        }
+    for name in parse_suite_names(",".join(config.suites)):
+        if name in MODEL_SUITES:
+            suite = MODEL_SUITES[name]()
+            suite_metrics, suite_curves, suite_settings = suite.measure(model.module)
+            metrics += suite_metrics
+            curves += suite_curves
+            settings[name] = {"description": suite.description, **suite_settings}
+    return EvalResult(
+        model=model.describe(),
+        variant=model.variant,
+        label=label,
+        data=data,
         config=config.to_dict(),
-        suites={s.name: {"description": s.description, **s.settings()} for s in suites},
+        suites=settings,
         metrics=metrics,
         curves=curves,
         records=records,
-        images=[
-            {"index": i.index, "path": i.path, "label": i.label}
-            for i in images.items
-            if i.index in evaluated
-        ],
-        skipped=images.skipped + skipped,
+        images=images,
+        skipped=skipped,
         environment=environment(device),
-        timing={
-            **cost,
-            "images_per_s": count / cost["seconds"] if cost["seconds"] else None,
-            "views_per_s": cost["views"] / cost["seconds"] if cost["seconds"] else None,
-        },
+        timing=timing,
     )
 
 

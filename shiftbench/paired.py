@@ -21,7 +21,7 @@ import torch
 from .check import mismatches
 from .config import EvalConfig
 from .errors import ShiftbenchError
-from .suites import build_suites
+from .suites import build_suites, needs_images
 from .suites.base import PerImage, image_generator
 from .views import Geometry
 
@@ -100,8 +100,11 @@ class Difference:
 
 
 def saved_terms(saved: dict) -> dict[str, PerImage]:
-    """Per-image terms of every metric of saved results (results.json content with its
-    `records`), recomputed by the suites named in its settings."""
+    """Per-image terms of every image-suite metric of saved results (results.json content
+    with its `records`), recomputed by the suites named in its settings."""
+    config = EvalConfig.from_dict(saved["config"])
+    if not needs_images(config.suites):
+        return {}
     records = saved.get("records") or {}
     geometry = saved["data"].get("geometry", {})
     if not records or "max_shift" not in geometry or "imagenet_c" in saved["data"]:
@@ -109,7 +112,6 @@ def saved_terms(saved: dict) -> dict[str, PerImage]:
             f"{saved.get('folder', 'these results')}: no per-image records of the shift or "
             "on-the-fly corruption suites, so no paired statistics"
         )
-    config = EvalConfig.from_dict(saved["config"])
     terms = {}
     for suite in build_suites(Geometry(geometry["input_size"], geometry["max_shift"]), config):
         prefix = f"{suite.name}."
@@ -125,7 +127,10 @@ def check_paired(variants: list[dict]) -> None:
         differ = [m for m in mismatches(other, first) if not m.startswith(UNPAIRED_OK)]
         if first["data"].get("root") != other["data"].get("root"):
             differ.append(f"data.root: {first['data'].get('root')} -> {other['data'].get('root')}")
-        same_images = torch.equal(first["records"].get("index"), other["records"].get("index"))
+        index = [v["records"].get("index") for v in (first, other)]
+        same_images = (index[0] is None and index[1] is None) or (
+            index[0] is not None and index[1] is not None and torch.equal(*index)
+        )
         if differ or not same_images:
             what = "; ".join(differ) or "the evaluated images differ"
             raise ShiftbenchError(f"{other.get('folder', other['variant'])} is not paired: {what}")

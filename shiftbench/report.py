@@ -227,6 +227,7 @@ PLOTS = {
     "plot_translation_worst_top1.png": "Worst-case accuracy against attack radius",
     "plot_prob_true_examples.png": "True-class probability against shift, example images",
     "plot_corruption_errors.png": "Top-1 error by corruption and severity",
+    "plot_filters_tv.png": "Filter total variation by layer (lower: smoother)",
 }
 
 
@@ -260,6 +261,10 @@ def render_report(
             "plot_corruption_errors.png": plots.corruption_plot(
                 variants, staging / "plot_corruption_errors.png"
             ),
+            "plot_filters_tv.png": plots.curve_plot(
+                variants, "filters.tv", PLOTS["plot_filters_tv.png"],
+                staging / "plot_filters_tv.png",
+            ),
         }  # fmt: skip
         lines = ["# shiftbench report", "", "| variant | model | source | images | data |"]
         lines.append("|---|---|---|---:|---|")
@@ -267,9 +272,13 @@ def render_report(
             data = v["data"].get("root") or v["data"].get("imagenet_c", {}).get("root", "")
             lines.append(
                 f"| {v['label']} | {v['model']['name']} | {v['model']['source']} | "
-                f"{v['data']['images_evaluated']} | {data} |"
+                f"{v['data'].get('images_evaluated', 0)} | {data} |"
             )
-        lines += ["", "Values in percent with 95% intervals.", ""]
+        lines += [
+            "",
+            "Rates and errors in percent (filters.tv is a ratio), with 95% intervals.",
+            "",
+        ]
         lines.append("| metric | " + " | ".join(v["label"] for v in variants) + " |")
         lines.append("|---|" + "---:|" * len(variants))
         lines += ["| " + " | ".join(row) + " |" for row in _metric_rows(variants)]
@@ -325,11 +334,16 @@ def _fmt(value: float, digits: int = 2) -> str:
 
 def metrics_table(result: EvalResult) -> Table:
     """The metrics as a rich table: value, 95% interval and trial count per metric."""
-    title = f"{result.model['name']} ({result.variant}) on {result.data['images_evaluated']} images"
-    table = Table(title=title, title_justify="left")
+    count = result.data.get("images_evaluated")
+    title = f"{result.model['name']} ({result.variant})" + (f" on {count} images" if count else "")
+    table = Table(
+        title=title,
+        title_justify="left",
+        caption="rates and errors in percent; filters.tv is a ratio",
+    )
     table.add_column("suite")
     table.add_column("metric")
-    table.add_column("value %", justify="right")
+    table.add_column("value", justify="right")
     table.add_column("95% CI", justify="right")
     table.add_column("n", justify="right")
     table.add_column("better", justify="center")

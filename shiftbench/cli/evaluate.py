@@ -27,7 +27,7 @@ from ..report import (
     write_comparison,
 )
 from ..report import write_results as write_result_files
-from ..suites import parse_suite_names
+from ..suites import needs_images, parse_suite_names
 from ..variants import (
     VariantSpec,
     antialias_spec,
@@ -217,8 +217,9 @@ def _note_batch_size(asked: int | str, results: list) -> None:
 
 def _check_sources(
     names: list[str], data: Path | None, imagenet_c: Path | None, jpeg_like_release: bool
-) -> Path:
-    """The folder the suites read: --data, or --imagenet-c for the released corruption files."""
+) -> Path | None:
+    """The folder the suites read: --data, --imagenet-c for the released corruption files,
+    or None when only model suites (filters) run."""
     if imagenet_c is not None:
         if "corruption" not in names:
             raise ShiftbenchError("--imagenet-c is read by --suite corruption")
@@ -234,6 +235,10 @@ def _check_sources(
         if data is not None:
             check_data_root(data)
         return imagenet_c
+    if not needs_images(tuple(names)):
+        if data is not None:
+            raise ShiftbenchError(f"--suite {','.join(names)} reads no images: leave out --data")
+        return None
     if data is None:
         raise ShiftbenchError("--data is required (an image folder, one sub-folder per class)")
     return check_data_root(data)
@@ -344,9 +349,7 @@ def compare_command(
             aa_pad=aa_pad, aa_stem=aa_stem, aps_filter=aps_filter, circular_pad=circular_pad,
         )  # fmt: skip
         specs = compare_specs(models or [], config_file, antialias, defaults)
-        if data is None:
-            raise ShiftbenchError("--data is required (an image folder, one sub-folder per class)")
-        source = check_data_root(data)
+        source = _check_sources(list(config.suites), data, None, False)
         out_dir, resuming = output_folder(out, resume, default_output_dir("compare"))
         created = prepare_output_dir(out_dir)
         try:

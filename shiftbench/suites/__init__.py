@@ -11,18 +11,26 @@ from .clean import CleanSuite
 from .consistency import ConsistencySuite
 from .corruption import CorruptionSuite
 from .diagonal import DiagonalSuite
+from .filters import FiltersSuite
 from .translation import TranslationSuite
 
 SHIFT_SUITES = (CleanSuite, ConsistencySuite, DiagonalSuite, CircularSuite, TranslationSuite)
-SUITES: dict[str, type[Suite]] = {cls.name: cls for cls in (*SHIFT_SUITES, CorruptionSuite)}
+# Suites of the images, and suites of the model alone (they read no data).
+IMAGE_SUITES: dict[str, type[Suite]] = {cls.name: cls for cls in (*SHIFT_SUITES, CorruptionSuite)}
+MODEL_SUITES = {FiltersSuite.name: FiltersSuite}
+SUITES: dict[str, type] = {**IMAGE_SUITES, **MODEL_SUITES}
 
 __all__ = [
+    "IMAGE_SUITES",
+    "MODEL_SUITES",
     "SHIFT_SUITES",
     "SUITES",
     "Curve",
+    "FiltersSuite",
     "Metric",
     "Suite",
     "build_suites",
+    "needs_images",
     "parse_suite_names",
 ]
 
@@ -41,5 +49,12 @@ def parse_suite_names(text: str) -> tuple[str, ...]:
 
 
 def build_suites(geometry: Geometry, config: EvalConfig) -> list[Suite]:
-    """Instantiate the suites named in `config` for windows of `geometry`."""
-    return [SUITES[name](geometry, config) for name in parse_suite_names(",".join(config.suites))]
+    """Instantiate the image suites named in `config` for windows of `geometry`."""
+    names = parse_suite_names(",".join(config.suites))
+    return [IMAGE_SUITES[name](geometry, config) for name in names if name in IMAGE_SUITES]
+
+
+def needs_images(names: tuple[str, ...]) -> bool:
+    """Whether any of the named suites (or `all`) reads images; model suites alone need no
+    data."""
+    return any(name in IMAGE_SUITES for name in parse_suite_names(",".join(names)))

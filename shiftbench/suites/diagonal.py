@@ -21,8 +21,14 @@ from .base import (
 )
 
 
+def _spread(prob_true: torch.Tensor) -> torch.Tensor:
+    """Per image, the standard deviation of the true-class probability over the offsets."""
+    return prob_true.double().std(dim=1, unbiased=False)
+
+
 class DiagonalSuite(Suite):
-    """Accuracy and true-class probability along the diagonal, and the flip rate between steps."""
+    """Accuracy and true-class probability along the diagonal (its mean and its spread over
+    the offsets), and the flip rate between steps."""
 
     name = "diagonal"
     headline = "top1"
@@ -55,6 +61,7 @@ class DiagonalSuite(Suite):
             percent(self.name, "top1", rate(records["correct1"])),
             percent(self.name, "top5", rate(records["correct5"])),
             percent(self.name, "prob_true", mean(records["prob_true"])),
+            percent(self.name, "prob_true_spread", mean(_spread(records["prob_true"])), False),
             percent(self.name, "flip_rate", rate(pred[:, 1:] != pred[:, :-1]), False),
         ]
         curves = [
@@ -73,5 +80,6 @@ class DiagonalSuite(Suite):
             "top1": per_image_rate(records["correct1"]),
             "top5": per_image_rate(records["correct5"]),
             "prob_true": per_image_mean(records["prob_true"]),
+            "prob_true_spread": per_image_mean(_spread(records["prob_true"])),
             "flip_rate": per_image_rate(pred[:, 1:] != pred[:, :-1]),
         }
