@@ -93,6 +93,37 @@ def paired_table(variants: list[dict], differences: list[Difference]) -> Table:
     return table
 
 
+def headline_table(variants: list[dict], differences: list[Difference], keys: list[str]) -> Table:
+    """A narrow table of chosen metrics: each variant's value and its difference to the
+    first, starred when significant (intervals and p-values: the full table, report.md)."""
+    found = {(d.variant, d.key): d for d in differences}
+    table = Table(
+        title="differences to the first variant",
+        title_justify="left",
+        caption="* significant: 95% paired interval excludes 0 (and McNemar p < 0.05)",
+    )
+    table.add_column("metric", no_wrap=True)
+    table.add_column("better")
+    for v in variants:
+        table.add_column(v["label"], justify="right", no_wrap=True)
+    for key in keys:
+        values = [{m["key"]: m for m in v["metrics"]}.get(key) for v in variants]
+        if values[0] is None:
+            continue
+        row = [key, "higher" if values[0]["higher_is_better"] else "lower"]
+        row.append(_number(values[0]["value"]))
+        for v, metric in zip(variants[1:], values[1:], strict=True):
+            d = found.get((v["label"], key))
+            cell = _number(metric["value"]) if metric is not None else ""
+            if d is not None:
+                colour = {"better": "green", "worse": "red"}.get(d.verdict, "dim")
+                star = "*" if d.significant else " "
+                cell += f" [{colour}]{_number(d.difference, True)}{star}[/{colour}]"
+            row.append(cell)
+        table.add_row(*row)
+    return table
+
+
 def paired_markdown(
     variants: list[dict], differences: list[Difference], resamples: int
 ) -> list[str]:

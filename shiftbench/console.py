@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -59,5 +59,34 @@ def progress_bar(total_images: int, description: str) -> Iterator[ProgressCallba
                 image_rate=done["images"] / elapsed,
                 view_rate=done["views"] / elapsed,
             )
+
+        yield update
+
+
+TrainingCallback = Callable[[int, dict[str, float]], None]
+
+
+@contextmanager
+def training_bar(total_images: int) -> Iterator[TrainingCallback]:
+    """A rich progress bar over training images (all epochs), showing images/s and each
+    model's last loss; yields `update(images, losses)`."""
+    columns = (
+        TextColumn("training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[image_rate]:>8.1f} img/s"),
+        TextColumn("{task.fields[losses]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr) as bar:
+        task = bar.add_task("training", total=total_images, image_rate=0.0, losses="")
+        started = time.perf_counter()
+        done = {"images": 0}
+
+        def update(images: int, losses: dict[str, float]) -> None:
+            done["images"] += images
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            text = " ".join(f"{name} {loss:.3f}" for name, loss in losses.items())
+            bar.update(task, advance=images, image_rate=done["images"] / elapsed, losses=text)
 
         yield update

@@ -25,6 +25,8 @@ from .errors import ShiftbenchError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Input size of shiftbench's own sb/ networks (CIFAR-10 sized).
+SMALL_INPUT = 32
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 _NETWORK_TIMEOUT_S = 3.0
 _NESTED_KEYS = ("state_dict", "model", "state_dict_ema", "model_ema")
@@ -89,11 +91,18 @@ def _torchvision_names() -> list[str]:
 def resolve_name(name: str) -> tuple[str, str]:
     """Map a user's model name to (source, architecture[.tag]).
 
-    `tv/NAME` is torchvision, `timm/NAME` is timm; a bare name is looked up in timm first,
+    `tv/NAME` is torchvision, `timm/NAME` is timm, `sb/NAME` one of shiftbench's small
+    networks (`shiftbench.nets`); a bare name is looked up in timm first,
     then torchvision. An unknown name raises an error listing the closest known names.
     """
     import timm
 
+    if name.startswith("sb/"):
+        from .nets import NETS
+
+        if name[3:] in NETS:
+            return "shiftbench", name[3:]
+        raise ShiftbenchError(f"unknown model '{name}'; shiftbench's own: sb/{', sb/'.join(NETS)}")
     if name.startswith("tv/"):
         arch = name[3:]
         if arch.split(".")[0] in _torchvision_names():
@@ -227,6 +236,17 @@ def _build_torchvision(arch: str, pretrained: bool, num_classes: int | None) -> 
         return get_model(arch.split(".")[0], weights=weights, **kwargs)
     except (RuntimeError, ValueError, TypeError) as exc:
         raise ShiftbenchError(f"torchvision could not build {arch}: {_first_line(exc)}") from None
+
+
+def _build_shiftbench(arch: str, pretrained: bool, num_classes: int | None) -> nn.Module:
+    from .nets import build_net
+
+    if pretrained:
+        raise ShiftbenchError(
+            f"sb/{arch} has no published weights: train it (shiftbench train) and pass "
+            "--weights, or use --no-pretrained"
+        )
+    return build_net(arch, 10 if num_classes is None else num_classes)
 
 
 def _build_from_file(spec: str, num_classes: int | None) -> nn.Module:
@@ -387,6 +407,8 @@ def _native_preprocess(source: str, arch: str, module: nn.Module) -> Preprocess:
                 std=tuple(transform.std),
                 reference_resize=int(transform.resize_size[0]),
             )
+    if source == "shiftbench":
+        return Preprocess(SMALL_INPUT, "bilinear", IMAGENET_MEAN, IMAGENET_STD, None)
     return Preprocess(224, "bilinear", IMAGENET_MEAN, IMAGENET_STD, None)
 
 
@@ -444,7 +466,11 @@ def load_model(
         module = _build_from_file(model_file, num_classes)
     else:
         source, arch = resolve_name(name)
-        build = _build_timm if source == "timm" else _build_torchvision
+        build = {
+            "timm": _build_timm,
+            "torchvision": _build_torchvision,
+            "shiftbench": _build_shiftbench,
+        }[source]
         module = build(arch, use_pretrained, num_classes)
     state = read_state_dict(weights) if weights is not None else None
     before = state is not None and (antialias is None or _same_keys(module, state))

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 Saved = dict  # a results.json, with "label" and (optionally) "records" added by the reader
 
@@ -34,7 +35,8 @@ def curve_plot(variants: list[Saved], key: str, title: str, path: Path) -> bool:
         axes.set_xlabel(curve["x_name"])
         drawn = True
     if drawn:
-        axes.set_ylabel(f"{key} (%)")
+        axes.set_ylabel(key if key.startswith("filters.") else f"{key} (%)")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(title)
         axes.grid(alpha=0.3)
         axes.legend()

@@ -42,11 +42,19 @@ def _stripes(rng: np.random.Generator, y: np.ndarray, x: np.ndarray) -> np.ndarr
     return np.sin(2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / period + phase)
 
 
-def render_image(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """One uint8 [size, size, 3] image of class `label` (an index into CLASS_NAMES)."""
+def render_image(
+    label: int,
+    size: int,
+    rng: np.random.Generator,
+    radius: tuple[float, float] = (0.18, 0.3),
+    texture: float = 0.18,
+) -> np.ndarray:
+    """One uint8 [size, size, 3] image of class `label` (an index into CLASS_NAMES): the
+    object's radius is drawn from `radius` (fractions of the side), the stripes have
+    amplitude `texture`."""
     shape, fill = CLASS_NAMES[label].split("_")
     y, x = np.mgrid[0:size, 0:size].astype(np.float64)
-    radius = rng.uniform(0.18, 0.3) * size
+    radius = rng.uniform(*radius) * size
     cy, cx = rng.uniform(radius + 1, size - radius - 1, size=2)
     mask = _shape_mask(shape, y - cy, x - cx, radius)
     if fill == "hollow":
@@ -54,15 +62,22 @@ def render_image(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
     background = rng.uniform(0.15, 0.45, size=3)
     foreground = rng.uniform(0.6, 0.95, size=3)
     base = np.where(mask[..., None], foreground, background)
-    texture = 0.18 * _stripes(rng, y, x)[..., None]
+    stripes = texture * _stripes(rng, y, x)[..., None]
     noise = rng.normal(0, 0.03, size=(size, size, 3))
-    return (np.clip(base + texture + noise, 0, 1) * 255).round().astype(np.uint8)
+    return (np.clip(base + stripes + noise, 0, 1) * 255).round().astype(np.uint8)
 
 
 def generate_images(
-    root: str | Path, classes: int = 10, per_class: int = 20, size: int = 64, seed: int = 0
+    root: str | Path,
+    classes: int = 10,
+    per_class: int = 20,
+    size: int = 64,
+    seed: int = 0,
+    radius: tuple[float, float] = (0.18, 0.3),
+    texture: float = 0.18,
 ) -> Path:
-    """Write `per_class` PNG images for each of the first `classes` classes under `root`."""
+    """Write `per_class` PNG images for each of the first `classes` classes under `root`
+    (object size and texture strength as in `render_image`)."""
     if not 2 <= classes <= len(CLASS_NAMES):
         raise ShiftbenchError(f"--classes must be between 2 and {len(CLASS_NAMES)}")
     if per_class < 1 or size < 16:
@@ -73,5 +88,6 @@ def generate_images(
         folder = root / f"{label:02d}_{CLASS_NAMES[label]}"
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            Image.fromarray(render_image(label, size, rng)).save(folder / f"{i:04d}.png")
+            pixels = render_image(label, size, rng, radius, texture)
+            Image.fromarray(pixels).save(folder / f"{i:04d}.png")
     return root

@@ -77,7 +77,7 @@ def antialias(
     check_filter(filter_size, pad)
     converted = copy.deepcopy(model).eval()
     found = family(converted)
-    default_pool_only = found[2] if found else True
+    default_pool_only = found[2] if found else getattr(converted, "antialias_pool_only", True)
     only = False if method == "aps" else (default_pool_only if pool_only is None else pool_only)
     report = ConversionReport(method, filter_size, pad, only, circular_pad)
     pool = Downsampler(method, filter_size, pad)

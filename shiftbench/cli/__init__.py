@@ -7,7 +7,7 @@ import sys
 import typer
 
 from ..console import stderr
-from . import evaluate, gates, tools  # noqa: F401  (each module registers its commands)
+from . import evaluate, experiments, gates, tools  # noqa: F401  (each registers commands)
 from .app import app
 
 __all__ = ["app", "main"]

@@ -36,10 +36,11 @@ __all__ = [
 
 
 def parse_suite_names(text: str) -> tuple[str, ...]:
-    """`"clean,consistency"` or `"all"` (every shift suite) to suite names, in registry order."""
+    """`"clean,consistency"`, `"all"` (every shift suite) or `"all,filters"` to suite names, in
+    registry order."""
     names = [n.strip() for n in text.split(",") if n.strip()]
-    if names == ["all"]:
-        return tuple(cls.name for cls in SHIFT_SUITES)
+    if "all" in names:
+        names = [n for n in names if n != "all"] + [cls.name for cls in SHIFT_SUITES]
     unknown = [n for n in names if n not in SUITES]
     if unknown or not names:
         raise ShiftbenchError(

@@ -1,0 +1,181 @@
+"""`shiftbench demo`: the paper's story offline, in minutes, on generated images.
+
+1. A labelled image set is generated (`shiftbench.synthetic`: ten classes of shapes at
+   random positions, filled with a fine stripe texture that carries no class information, so
+   that aliasing in the downsampling matters; smaller objects and stronger stripes than
+   `shiftbench synthetic`'s defaults), one for training and one for testing, from the seed.
+2. A small VGG (`sb/demo`) and its anti-aliased twins (MaxPool -> MaxPool(stride 1) +
+   BlurPool of each filter size) are trained together: same initial weights, same batches.
+3. All of them are compared on the test images with every shift suite and the filters
+   suite, and the paired report is written.
+
+The generated images and the trained models are cached under `$XDG_CACHE_HOME/shiftbench`
+(default `~/.cache/shiftbench`), keyed by every setting, so a second run only evaluates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .api import evaluate_many
+from .config import EvalConfig
+from .console import note, training_bar
+from .data import scan_image_folder
+from .errors import ShiftbenchError
+from .paired import Difference
+from .report import write_comparison
+from .suites import SHIFT_SUITES
+from .synthetic import generate_images
+from .train import TrainConfig, load_images, save_twins, train_twins
+from .variants import load_variant, read_models_toml
+
+# Bumped whenever generated images or training change, so old caches are not reused.
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What the demo generates, trains and measures (all part of the cache key)."""
+
+    filter_sizes: tuple[int, ...] = (3, 5)
+    augment: bool = False
+    epochs: int = 20
+    train_per_class: int = 100
+    test_per_class: int = 40
+    classes: int = 10
+    radius: tuple[float, float] = (0.1, 0.18)
+    texture: float = 0.3
+    input_size: int = 32
+    max_shift: int = 8
+    batch_size: int = 32
+    lr: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if any(not 1 <= k <= 7 for k in self.filter_sizes):
+            raise ShiftbenchError("--filter-sizes takes sizes 1..7, e.g. 3,5")
+        if self.epochs < 1 or self.train_per_class < 1 or self.test_per_class < 1:
+            raise ShiftbenchError("--epochs and the image counts must be >= 1")
+
+    @property
+    def canvas(self) -> int:
+        """Side of the generated images: the evaluation canvas (input size + max shift)."""
+        return self.input_size + self.max_shift
+
+    def training(self) -> TrainConfig:
+        """The training settings of the baseline (0) and its twins."""
+        return TrainConfig(
+            arch="demo",
+            filter_sizes=(0, *self.filter_sizes),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            augment=self.augment,
+            img_size=self.input_size,
+            seed=self.seed,
+        )
+
+    def key(self) -> str:
+        """The cache key: a hash of every setting and the cache format."""
+        text = json.dumps({**asdict(self), "format": CACHE_FORMAT}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_root() -> Path:
+    """`$XDG_CACHE_HOME/shiftbench`, by default `~/.cache/shiftbench`."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "shiftbench"
+
+
+def _cached(target: Path, make: Callable[[Path], None]) -> bool:
+    """Build `target` with `make(folder)` in a temporary folder beside it and move it into
+    place whole; nothing to do when it exists. True when it was built."""
+    if target.is_dir():
+        return False
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    except OSError as exc:
+        raise ShiftbenchError(
+            f"cannot write the cache {target.parent}: {exc.strerror or exc}"
+        ) from None
+    try:
+        make(building)
+        os.replace(building, target)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return True
+
+
+def run_demo(
+    config: DemoConfig, out: str | Path, device: str = "auto", verbose: bool = True
+) -> tuple[list[dict], list[Difference]]:
+    """Generate, train (or take from the cache), compare and write the report to `out`;
+    the saved variants and their differences to the baseline."""
+    cache = cache_root() / "demo" / config.key()
+    built = _cached(cache / "images", lambda folder: _generate(config, folder))
+    if verbose:
+        note(f"{'generated' if built else 'cached'} synthetic images: {cache / 'images'}")
+    trained = _cached(
+        cache / "models", lambda folder: _train(config, cache / "images", folder, device, verbose)
+    )
+    if verbose and not trained:
+        note(f"cached trained models: {cache / 'models'} (delete it to train again)")
+    specs = read_models_toml(cache / "models" / "models.toml")
+    models = []
+    for spec in specs:
+        torch.manual_seed(config.seed)
+        models.append(load_variant(spec))
+    evaluation = EvalConfig(
+        suites=(*(s.name for s in SHIFT_SUITES), "filters"),
+        max_shift=config.max_shift,
+        seed=config.seed,
+        batch_size=128,
+        workers=0,
+        device=device,
+        chunk_size=10_000,
+    )
+    results = evaluate_many(
+        models, cache / "images" / "test", evaluation, verbose, labels=[s.label for s in specs]
+    )
+    return write_comparison(results, out)
+
+
+def _generate(config: DemoConfig, folder: Path) -> None:
+    for split, count, seed in (
+        ("train", config.train_per_class, config.seed),
+        ("test", config.test_per_class, config.seed + 1),
+    ):
+        generate_images(
+            folder / split,
+            config.classes,
+            count,
+            config.canvas,
+            seed,
+            config.radius,
+            config.texture,
+        )
+
+
+def _train(config: DemoConfig, images: Path, folder: Path, device: str, verbose: bool) -> None:
+    from .engine import resolve_device
+
+    scanned = scan_image_folder(images / "train", config.classes)
+    pixels, labels = load_images(scanned, config.input_size, config.canvas)
+    training = config.training()
+    bar = training_bar(training.epochs * len(labels)) if verbose else nullcontext(None)
+    with bar as update:
+        twins = train_twins(
+            training, pixels, labels, config.classes, resolve_device(device), step=update
+        )
+    save_twins(twins, training, folder, config.classes, {"demo": asdict(config)})

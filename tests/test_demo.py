@@ -1,0 +1,100 @@
+"""The demo and training: the paper's effect at a reduced size, caching, checkpoints."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import shiftbench.demo as demo
+from shiftbench.cli import app
+from shiftbench.demo import DemoConfig, run_demo
+from shiftbench.synthetic import generate_images
+from shiftbench.train import TrainConfig, augment, build_twins
+
+runner = CliRunner()
+SMALL = {"filter_sizes": (3,), "epochs": 10, "train_per_class": 50, "test_per_class": 20}
+
+
+def _metric(variant: dict, key: str) -> float:
+    return next(m["value"] for m in variant["metrics"] if m["key"] == key)
+
+
+def test_reduced_demo_shows_the_effect_and_caches(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    variants, differences = run_demo(DemoConfig(**SMALL), tmp_path / "out", "cpu", False)
+    base, blurred = variants
+    assert [v["label"] for v in variants] == ["baseline", "aa3"]
+    # the paper's effect, with these fixed seeds: the anti-aliased twin is more consistent
+    # and flips less along the diagonal, and its learned filters are smoother
+    assert _metric(blurred, "consistency.consistency") > _metric(base, "consistency.consistency")
+    assert _metric(blurred, "diagonal.flip_rate") < _metric(base, "diagonal.flip_rate")
+    assert _metric(blurred, "filters.tv") < _metric(base, "filters.tv")
+    assert {d.key for d in differences} >= {"consistency.consistency", "translation.worst_top1"}
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "plot_filters_tv.png" in report and "Paired differences" in report
+    # a second run takes images and models from the cache: no training, same numbers
+    monkeypatch.setattr(demo, "train_twins", lambda *a, **k: pytest.fail("trained again"))
+    again, _ = run_demo(DemoConfig(**SMALL), tmp_path / "out2", "cpu", False)
+    assert [v["metrics"] for v in again] == [v["metrics"] for v in variants]
+    cached = list((tmp_path / "cache" / "shiftbench" / "demo").iterdir())
+    assert len(cached) == 1 and (cached[0] / "models" / "train.json").is_file()
+
+
+def test_demo_cli(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    small = {**SMALL, "epochs": 1, "train_per_class": 4, "test_per_class": 2}
+    monkeypatch.setattr("shiftbench.cli.experiments.DemoConfig", partial(DemoConfig, **small))
+    done = runner.invoke(app, ["demo", "--out", str(tmp_path / "out"), "--device", "cpu",
+                               "--filter-sizes", "3", "--epochs", "1"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "differences to the first variant" in done.output
+    assert (tmp_path / "out" / "report.md").is_file()
+    bad = runner.invoke(app, ["demo", "--filter-sizes", "9", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "filter sizes" in bad.output
+
+
+def test_twins_start_equal_and_see_the_same_augmented_batches() -> None:
+    twins = build_twins(TrainConfig(arch="demo", filter_sizes=(0, 3, 5)), 10)
+    base = twins[0].module.state_dict()
+    for twin in twins[1:]:
+        state = twin.module.state_dict()
+        shared = [k for k in base if k in state]
+        assert len(shared) == len(base)  # conversion only adds the blur filters
+        assert all(torch.equal(base[k], state[k]) for k in shared)
+    images = torch.arange(2 * 3 * 4 * 4, dtype=torch.uint8).view(2, 3, 4, 4)
+    first = augment(images, torch.Generator().manual_seed(0))
+    assert torch.equal(first, augment(images, torch.Generator().manual_seed(0)))
+    assert first.shape == images.shape
+    # every output is a window of the zero-padded image, possibly mirrored
+    padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+    for out, source in zip(first, padded, strict=True):
+        windows = [source[:, t : t + 4, s : s + 4] for t in range(9) for s in range(9)]
+        assert any(torch.equal(out, w) or torch.equal(out, w.flip(-1)) for w in windows)
+
+
+def test_train_cli_writes_checkpoints_that_compare_loads(tmp_path: Path) -> None:
+    generate_images(tmp_path / "train", classes=3, per_class=6, size=40, seed=0)
+    generate_images(tmp_path / "val", classes=3, per_class=3, size=40, seed=1)
+    out = tmp_path / "run"
+    args = ["train", "--data", str(tmp_path / "train"), "--val", str(tmp_path / "val"),
+            "--arch", "demo", "--antialias", "0,3", "--epochs", "2", "-b", "8",
+            "--device", "cpu", "--out", str(out)]  # fmt: skip
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    record = json.loads((out / "train.json").read_text())
+    assert [h["epoch"] for h in record["models"]["aa3"]["history"]] == [1, 2]
+    assert "val_top1" in record["models"]["baseline"]["history"][-1]
+    compare = runner.invoke(app, ["compare", "--config", str(out / "models.toml"), "--data",
+                                  str(tmp_path / "val"), "--max-shift", "8", "-j", "0", "-s",
+                                  "clean,filters", "--out", str(tmp_path / "cmp")])  # fmt: skip
+    assert compare.exit_code == 0, compare.output
+    saved = json.loads((tmp_path / "cmp" / "aa3" / "results.json").read_text())
+    assert saved["model"]["antialias"]["weights"] == "anti-aliased"  # loaded after conversion
+    missing = runner.invoke(app, ["train", "--dataset", "cifar10", "--data", str(tmp_path),
+                                  "--out", str(tmp_path / "c")])  # fmt: skip
+    assert missing.exit_code == 2 and "no CIFAR-10" in missing.output
