@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import pickle
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 import shiftbench.demo as demo
 from shiftbench.cli import app
 from shiftbench.demo import DemoConfig, run_demo
 from shiftbench.synthetic import generate_images
-from shiftbench.train import TrainConfig, augment, build_twins
+from shiftbench.train import TrainConfig, augment, build_twins, cifar10
 
 runner = CliRunner()
 SMALL = {"filter_sizes": (3,), "epochs": 10, "train_per_class": 50, "test_per_class": 20}
@@ -98,3 +101,42 @@ def test_train_cli_writes_checkpoints_that_compare_loads(tmp_path: Path) -> None
     missing = runner.invoke(app, ["train", "--dataset", "cifar10", "--data", str(tmp_path),
                                   "--out", str(tmp_path / "c")])  # fmt: skip
     assert missing.exit_code == 2 and "no CIFAR-10" in missing.output
+
+
+def _fake_cifar(root: Path) -> tuple[np.ndarray, list[int]]:
+    """CIFAR-10's file layout (pickled batches of [N, 3072] uint8 rows, CHW order) with a few
+    random images; the real files' MD5 checks are what the test bypasses."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, 256, (12, 3072), dtype=np.uint8)
+    labels = [i % 10 for i in range(12)]
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as handle:
+            pickle.dump({"data": rows, "labels": labels}, handle)
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+             "truck"]  # fmt: skip
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({"label_names": names}, handle)
+    return rows, labels
+
+
+def test_cifar10_layout_becomes_images_and_an_eval_folder(tmp_path: Path, monkeypatch) -> None:
+    import torchvision.datasets.cifar as cifar
+
+    rows, labels = _fake_cifar(tmp_path / "cifar")
+    monkeypatch.setattr(cifar.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
+    pixels, targets, classes = cifar10(tmp_path / "cifar", train=False)
+    assert pixels.shape == (12, 3, 32, 32) and pixels.dtype == torch.uint8
+    assert torch.equal(pixels[3].flatten(), torch.from_numpy(rows[3]))  # CHW kept
+    assert targets.tolist() == labels and classes[9] == "truck"
+    out = tmp_path / "run"
+    done = runner.invoke(app, ["train", "--dataset", "cifar10", "--data", str(tmp_path / "cifar"),
+                               "--arch", "demo", "--antialias", "0,2", "--epochs", "1", "-b", "6",
+                               "--device", "cpu", "--out", str(out)])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    exported = sorted((out / "test-images").rglob("*.png"))
+    assert len(exported) == 12 and exported[0].parent.name == "00_airplane"
+    with Image.open(out / "test-images" / "03_cat" / "00000.png") as image:
+        assert np.array_equal(np.asarray(image), pixels[3].permute(1, 2, 0).numpy())
