@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The prepared script for a lent GPU session (see docs/performance.md). Parts, all by default:
 #   tests       the whole test suite, CUDA tests included
-#   throughput  suite views/s against the bare forward pass, ResNet-50 bf16+channels-last and fp32
+#   throughput  suite views/s against the bare forward pass, ResNet-50 bf16+channels-last and fp32,
+#               and bf16+channels-last with --decode device (JPEGs decoded by nvJPEG)
 #   antialias   forward cost of BlurPool-4 and APS conversions, bf16+channels-last
 #   corruptions images/s of each on-the-fly corruption next to ResNet-50's forward (bf16)
 # Figures go under $OUT. Test-only wheels are taken from .whl/ if present: prepare them with
@@ -25,7 +26,10 @@ for part in $parts; do
         tag=$( [ -n "$precision" ] && echo bf16_cl || echo fp32 )
         python3 benchmarks/throughput.py --model resnet50 --device cuda $precision \
           --images 2048 --batch-size 256 --workers 12 --json "$OUT/resnet50_$tag.json"
-      done ;;
+      done
+      python3 benchmarks/throughput.py --model resnet50 --device cuda --amp bf16 --channels-last \
+        --decode device --images 2048 --batch-size 256 --workers 12 \
+        --json "$OUT/resnet50_bf16_cl_decode_device.json" ;;
     antialias)
       python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last \
         --batch-size 256 --steps 20 --models "${AA_MODELS:-tv/resnet18,tv/resnet50,tv/mobilenet_v2,tv/densenet121,tv/vgg16_bn,efficientnet_b0,convnext_tiny}" --json "$OUT/antialias_cost_bf16_cl.json" ;;

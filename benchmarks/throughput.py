@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", default="none")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--decode", default="pil", help="pil (CPU workers) or device")
     parser.add_argument("--suites", default="clean,consistency,diagonal,circular,translation,all")
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
@@ -66,6 +67,7 @@ def main() -> None:
         device=str(device),
         amp=args.amp,
         channels_last=args.channels_last,
+        decode=args.decode,
     )
     forward = Forward(model.module, model.preprocess, base, device)
     rows = []

@@ -26,6 +26,7 @@ COMPARED_CONFIG = (
     "corruptions",
     "severities",
     "jpeg_like_release",
+    "decode",
 )
 
 

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, fields
 from .errors import ShiftbenchError
 
 AMP_MODES = ("none", "bf16", "fp16")
+# Where JPEG files are decoded: PIL in the loader workers, or torchvision on the device.
+DECODERS = ("pil", "device")
 ATTACK_MODES = ("crop", "pad")
 DEFAULT_SUITES = ("clean", "consistency")
 # timm's default of 4 decoding processes, or fewer on a machine with fewer cores.
@@ -46,6 +48,7 @@ class EvalConfig:
     severities: tuple[int, ...] = (1, 2, 3, 4, 5)
     jpeg_like_release: bool = False
     chunk_size: int = 1024
+    decode: str = "pil"
 
     def __post_init__(self) -> None:
         checks = [
@@ -58,6 +61,7 @@ class EvalConfig:
             ),
             (self.workers >= 0, "--workers must be >= 0"),
             (self.chunk_size >= 1, "--chunk-size must be >= 1"),
+            (self.decode in DECODERS, f"--decode must be one of {', '.join(DECODERS)}"),
             (self.limit is None or self.limit >= 1, "--limit must be >= 1"),
             (self.amp in AMP_MODES, f"--amp must be one of {', '.join(AMP_MODES)}"),
             (

@@ -153,11 +153,22 @@ def load_canvas(path: str | Path, canvas_size: int, interpolation: str) -> torch
 Draws = Callable[[int], dict[str, torch.Tensor]]
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """A JPEG file's bytes (1-D uint8), to be decoded on the device, at its place in a batch."""
+
+    position: int
+    data: torch.Tensor
+    path: str
+
+
 @dataclass
 class CanvasBatch:
     """Decoded canvases of a batch of images, with labels, ids, per-image random draws of
     each suite (stacked per suite), and the files that could not be decoded. After `to`,
-    `host_draws` keeps the draws on the CPU too, for suites that read them on the host."""
+    `host_draws` keeps the draws on the CPU too, for suites that read them on the host.
+    With `--decode device`, the JPEG images arrive `encoded` and `canvases` holds only the
+    others, in batch order; `shiftbench.decode.to_device` completes the batch."""
 
     canvases: torch.Tensor
     labels: torch.Tensor
@@ -165,6 +176,7 @@ class CanvasBatch:
     draws: dict[str, torch.Tensor]
     skipped: list[tuple[str, str]]
     host_draws: dict[str, torch.Tensor] | None = None
+    encoded: list[Encoded] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.indices.numel())
@@ -177,6 +189,7 @@ class CanvasBatch:
             self.indices,
             {k: v.pin_memory() for k, v in self.draws.items()},
             self.skipped,
+            encoded=self.encoded,
         )
 
     def to(self, device: torch.device) -> CanvasBatch:
@@ -194,42 +207,56 @@ class CanvasBatch:
 Sample = tuple[torch.Tensor | None, ImageItem, dict[str, torch.Tensor], str | None]
 
 
+JPEG_SUFFIXES = frozenset({".jpg", ".jpeg"})
+
+
 class CanvasDataset(Dataset):
     """Images of an ImageSet decoded to canvases, with each image's random draws.
 
     `draws(index)` runs in the loader's worker processes, so the per-image random numbers of
     every suite are ready, pinned, beside the canvas. Unreadable files come back as failures.
+    With `encoded`, JPEG files come back as their bytes (1-D), for decoding on the device.
     """
 
     def __init__(
-        self, images: ImageSet, canvas_size: int, interpolation: str, draws: Draws | None = None
+        self,
+        images: ImageSet,
+        canvas_size: int,
+        interpolation: str,
+        draws: Draws | None = None,
+        encoded: bool = False,
     ) -> None:
         self.images = images
         self.canvas_size = canvas_size
         self.interpolation = interpolation
         self.draws = draws
+        self.encoded = encoded
 
     def __len__(self) -> int:
         return len(self.images.items)
 
     def __getitem__(self, i: int) -> Sample:
         item = self.images.items[i]
+        path = self.images.root / item.path
         try:
-            canvas = load_canvas(self.images.root / item.path, self.canvas_size, self.interpolation)
+            if self.encoded and path.suffix.lower() in JPEG_SUFFIXES:
+                canvas = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+            else:
+                canvas = load_canvas(path, self.canvas_size, self.interpolation)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             return None, item, {}, f"unreadable: {str(exc).splitlines()[0] if str(exc) else exc}"
         return canvas, item, self.draws(item.index) if self.draws else {}, None
 
 
 def collate_canvases(samples: list[Sample]) -> CanvasBatch:
-    """Stack decoded canvases and draws; keep the list of files that could not be decoded."""
+    """Stack decoded canvases and draws; keep encoded JPEGs apart (with their place in the
+    batch) and the list of files that could not be decoded."""
     good = [(c, item, d) for c, item, d, _ in samples if c is not None]
     skipped = [(item.path, reason) for c, item, _, reason in samples if c is None and reason]
-    if good:
-        canvases = torch.stack([c for c, _, _ in good])
-        draws = {k: torch.stack([d[k] for _, _, d in good]) for k in good[0][2]}
-    else:
-        canvases, draws = torch.empty(0, 3, 0, 0, dtype=torch.uint8), {}
+    encoded = [Encoded(i, c, item.path) for i, (c, item, _) in enumerate(good) if c.dim() == 1]
+    decoded = [c for c, _, _ in good if c.dim() == 3]
+    canvases = torch.stack(decoded) if decoded else torch.empty(0, 3, 0, 0, dtype=torch.uint8)
+    draws = {k: torch.stack([d[k] for _, _, d in good]) for k in good[0][2]} if good else {}
     labels = torch.tensor([item.label for _, item, _ in good], dtype=torch.long)
     indices = torch.tensor([item.index for _, item, _ in good], dtype=torch.long)
-    return CanvasBatch(canvases, labels, indices, draws, skipped)
+    return CanvasBatch(canvases, labels, indices, draws, skipped, encoded=encoded)

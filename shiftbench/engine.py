@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from .config import EvalConfig
 from .data import CanvasDataset, ImageSet, collate_canvases
+from .decode import check_filter, to_device
 from .errors import ShiftbenchError
 from .models import Preprocess
 from .suites import Suite
@@ -313,7 +314,11 @@ def run_pass(
     device = device or resolve_device(config.device)
     queues = [ViewQueue(Forward(lane.module, lane.preprocess, config, device)) for lane in lanes]
     draws = SuiteDraws(make_suites())
-    dataset = CanvasDataset(images, geometry.canvas, lanes[0].preprocess.interpolation, draws)
+    interpolation = lanes[0].preprocess.interpolation
+    on_device = config.decode == "device"
+    if on_device:
+        check_filter(interpolation)
+    dataset = CanvasDataset(images, geometry.canvas, interpolation, draws, encoded=on_device)
     batches_of_chunks = decode_batches(len(images.items), config.chunk_size)
     loader = DataLoader(
         dataset,
@@ -363,17 +368,20 @@ def run_pass(
                 chunk = chunks.get(position)
                 if chunk is None:
                     chunk = chunks[position] = _Chunk([make_suites() for _ in lanes])
-                chunk.skipped += cpu_batch.skipped
-                skipped.extend(cpu_batch.skipped)
-                if len(cpu_batch):
+                if on_device:
+                    batch = to_device(cpu_batch, device, geometry.canvas, interpolation)
+                else:
                     batch = cpu_batch.to(device)
+                chunk.skipped += batch.skipped
+                skipped.extend(batch.skipped)
+                if len(batch):
                     for queue, suites in zip(queues, chunk.suites, strict=True):
                         for suite in suites:
                             chunk.open_runs += 1
                             queue.add(_tracked(suite.run(batch), chunk))
-                    chunk.indices.append(cpu_batch.indices)
-                    seen += len(cpu_batch)
-                report(len(cpu_batch) + len(cpu_batch.skipped), 0)
+                    chunk.indices.append(batch.indices)
+                    seen += len(batch)
+                report(len(batch) + len(batch.skipped), 0)
             close_finished()
             if not any(q.busy for q in queues):
                 break

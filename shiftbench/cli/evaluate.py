@@ -58,6 +58,7 @@ from .options import (
     Compile,
     Corruptions,
     Data,
+    Decode,
     Device,
     ImgSize,
     Interpolation,
@@ -148,6 +149,7 @@ def eval_command(
     device: Device = "auto",
     resume: Resume = None,
     chunk_size: ChunkSize = 1024,
+    decode: Decode = "pil",
     baseline: Annotated[
         Path | None,
         typer.Option(help="Gate the results against this results.json (see shiftbench check)."),
@@ -170,6 +172,7 @@ def eval_command(
             batch_size=batch_size, workers=workers, device=device, amp=amp,
             channels_last=channels_last, compile_model=compile_model, corruptions=corruptions,
             severities=severities, jpeg_like_release=jpeg_like_release, chunk_size=chunk_size,
+            decode=decode,
         )  # fmt: skip
         spec = antialias_spec(antialias, aa_pad, aa_stem, aps_filter, circular_pad)
         source = _check_sources(names, data, imagenet_c, jpeg_like_release)
@@ -329,6 +332,7 @@ def compare_command(
     device: Device = "auto",
     resume: Resume = None,
     chunk_size: ChunkSize = 1024,
+    decode: Decode = "pil",
 ) -> None:
     """Evaluate a reference model and its variants on the same images, views, shifts and
     corruption noise (images decoded once for all), and report each difference to the
@@ -341,6 +345,7 @@ def compare_command(
             batch_size=batch_size, workers=workers, device=device, amp=amp,
             channels_last=channels_last, compile_model=compile_model, corruptions=corruptions,
             severities=severities, jpeg_like_release=jpeg_like_release, chunk_size=chunk_size,
+            decode=decode,
         )  # fmt: skip
         if bootstrap < 1:
             raise ShiftbenchError("--bootstrap must be >= 1")

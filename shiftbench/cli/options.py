@@ -168,6 +168,13 @@ BatchSize = Annotated[
         "halved on out-of-memory; 64 on a CPU).",
     ),
 ]
+Decode = Annotated[
+    str,
+    typer.Option(
+        help="Where JPEGs are decoded: pil (CPU workers, the paper's path) or device "
+        "(torchvision on the GPU; slightly different pixels)."
+    ),
+]
 ChunkSize = Annotated[
     int,
     typer.Option(
@@ -232,6 +239,7 @@ def eval_config(
     severities: str | None,
     jpeg_like_release: bool,
     chunk_size: int,
+    decode: str,
 ) -> EvalConfig:
     """The evaluation settings from the command's options."""
     return EvalConfig(
@@ -253,4 +261,5 @@ def eval_config(
         severities=parse_severities(severities),
         jpeg_like_release=jpeg_like_release,
         chunk_size=chunk_size,
+        decode=decode,
     )
