@@ -34,14 +34,15 @@ def test_scan_lists_sorted_images_and_skips_non_images(folder: Path) -> None:
 
 
 def test_synset_folders_map_to_imagenet_indices(tmp_path: Path) -> None:
-    # tench (0), English springer (217) and parallel bars (702) in timm's ImageNetInfo
-    for synset in ("n01440764", "n02102040", "n03888605"):
+    # tench (0), English springer (217), parachute (701: Imagenette's folder) and its
+    # neighbour parallel bars (702) in timm's ImageNetInfo
+    for synset in ("n01440764", "n02102040", "n03888257", "n03888605"):
         (tmp_path / synset).mkdir()
         Image.new("RGB", (8, 8)).save(tmp_path / synset / "a.png")
     images = scan_image_folder(tmp_path, 1000)
     assert images.label_map == "imagenet-1k synsets"
-    assert [i.label for i in images.items] == [0, 217, 702]
-    with pytest.raises(ShiftbenchError, match="3 class folders but the model has 10 outputs"):
+    assert [i.label for i in images.items] == [0, 217, 701, 702]
+    with pytest.raises(ShiftbenchError, match="4 class folders but the model has 10 outputs"):
         scan_image_folder(tmp_path, 10)
 
 
