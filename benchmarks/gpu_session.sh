@@ -4,6 +4,7 @@
 #   throughput  suite views/s against the bare forward pass, ResNet-50 bf16+channels-last and fp32,
 #               and bf16+channels-last with --decode device (JPEGs decoded by nvJPEG)
 #   antialias   forward cost of BlurPool-4 and APS conversions, bf16+channels-last
+#   blurpool    one BlurPool layer computed six ways (which formulation is fastest on the GPU)
 #   corruptions images/s of each on-the-fly corruption next to ResNet-50's forward (bf16)
 # Figures go under $OUT. Test-only wheels are taken from .whl/ if present: prepare them with
 #   pip download --no-deps -d .whl antialiased-cnns==0.3 imagecorruptions==1.1.2
@@ -11,7 +12,7 @@ set -uo pipefail
 export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
 OUT="${OUT:-/tmp/shiftbench-gpu}"
 mkdir -p "$OUT"
-parts="${*:-tests throughput antialias corruptions}"
+parts="${*:-tests throughput antialias blurpool corruptions}"
 if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
 fi
@@ -33,6 +34,11 @@ for part in $parts; do
     antialias)
       python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last \
         --batch-size 256 --steps 20 --models "${AA_MODELS:-tv/resnet18,tv/resnet50,tv/mobilenet_v2,tv/densenet121,tv/vgg16_bn,efficientnet_b0,convnext_tiny}" --json "$OUT/antialias_cost_bf16_cl.json" ;;
+    blurpool)
+      for setting in "--dtype bf16 --channels-last" "--dtype bf16" "--dtype fp32 --channels-last"; do
+        tag=$(echo "$setting" | tr -d ' -')
+        python3 benchmarks/blurpool_kernels.py --device cuda $setting --json "$OUT/blurpool_$tag.json"
+      done ;;
     corruptions)
       python3 benchmarks/corruption_speed.py --device cuda --amp bf16 --batch-size 256 \
         --json "$OUT/corruption_speed.json" ;;

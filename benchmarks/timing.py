@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -23,5 +24,19 @@ def seconds_per_batch(forward: Forward, size: int, steps: int) -> float:
     for _ in range(steps):
         forward.logits(x)
     if forward.device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - started) / steps
+
+
+def seconds_per_call(call: Callable[[], object], device: torch.device, steps: int) -> float:
+    """Warm mean time of `call()` (three calls first), synchronising the GPU around it."""
+    for _ in range(3):
+        call()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(steps):
+        call()
+    if device.type == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - started) / steps
