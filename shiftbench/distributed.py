@@ -78,3 +78,12 @@ def barrier(world: World) -> None:
     """Wait for every rank (nothing to wait for in one process)."""
     if world.size > 1:
         dist.barrier()
+
+
+def shutdown() -> None:
+    """Wait for the other ranks, then leave the process group, if this process joined one:
+    a rank that exits while the group's threads still run can abort (and torchrun then
+    stops the others, rank 0 before it has written the results)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from ..console import stderr
+from ..distributed import shutdown
 from . import evaluate, experiments, gates, tools  # noqa: F401  (each registers commands)
 from .app import app
 
@@ -29,4 +30,6 @@ def main() -> None:
             raise
         stderr.print(f"[bold red]error:[/bold red] {exc.format_message()}", highlight=False)
         code = exc.exit_code
+    finally:
+        shutdown()
     sys.exit(code if isinstance(code, int) else 0)
