@@ -14,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     help="Measure the shift (in)variance of image classifiers.",
 )
 

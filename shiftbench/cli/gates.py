@@ -1,19 +1,15 @@
-"""`shiftbench check`: regression gates on saved results, also run by `eval --baseline`."""
+"""Regression gates on saved results: what `shiftbench check` and `eval --baseline` run."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
 
-import typer
 from rich.table import Table
 
 from ..check import HEADER, check, config_gates, load_results, markdown, parse_gates, rows
 from ..console import stderr, stdout
 from ..errors import ShiftbenchError
-from .app import app, user_errors
-from .options import AllowMismatch, CheckConfig, Markdown, MaxDrop, MinBound
 
 
 def gate(
@@ -54,25 +50,3 @@ def gate(
         stderr.print(f"[bold red]regression:[/bold red] {', '.join(v.key for v in failed)}")
         return 1
     return 0
-
-
-@app.command("check")
-def check_command(
-    current: Annotated[Path, typer.Argument(help="results.json, or the folder holding it.")],
-    baseline: Annotated[
-        Path | None, typer.Option(help="The baseline results.json (or its folder).")
-    ] = None,
-    max_drop: MaxDrop = None,
-    minimum: MinBound = None,
-    check_config: CheckConfig = None,
-    allow_mismatch: AllowMismatch = False,
-    markdown_file: Markdown = None,
-) -> None:
-    """Gate CI on robustness regressions: exit 0 if every gate holds, 1 on a regression,
-    2 on unusable input (missing metrics, different settings without --allow-mismatch)."""
-    with user_errors():
-        code = gate(
-            load_results(current), baseline, max_drop, minimum, check_config,
-            allow_mismatch, markdown_file,
-        )  # fmt: skip
-    raise typer.Exit(code)

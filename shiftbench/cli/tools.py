@@ -1,4 +1,4 @@
-"""Commands around evaluations: convert, corruptions, report, synthetic."""
+"""Commands around evaluations: convert, corruptions, check, report, synthetic."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from ..api import save_converted
+from ..check import load_results
 from ..comparison import paired_table
 from ..console import note, stdout
 from ..corruptions import DESCRIPTIONS, GROUPS
@@ -19,13 +20,19 @@ from ..synthetic import generate_images
 from ..variants import antialias_spec
 from .app import app, user_errors
 from .evaluate import load_announced
+from .gates import gate
 from .options import (
     AaPad,
     AaStem,
+    AllowMismatch,
     Antialias,
     ApsFilter,
+    CheckConfig,
     CircularPad,
     ImgSize,
+    Markdown,
+    MaxDrop,
+    MinBound,
     Model,
     ModelFile,
     NumClasses,
@@ -77,6 +84,28 @@ def corruptions_command() -> None:
             table.add_row(label, name, DESCRIPTIONS[name])
             label = ""
     stdout.print(table)
+
+
+@app.command("check")
+def check_command(
+    current: Annotated[Path, typer.Argument(help="results.json, or the folder holding it.")],
+    baseline: Annotated[
+        Path | None, typer.Option(help="The baseline results.json (or its folder).")
+    ] = None,
+    max_drop: MaxDrop = None,
+    minimum: MinBound = None,
+    check_config: CheckConfig = None,
+    allow_mismatch: AllowMismatch = False,
+    markdown_file: Markdown = None,
+) -> None:
+    """Gate CI on robustness regressions: exit 0 if every gate holds, 1 on a regression,
+    2 on unusable input (missing metrics, different settings without --allow-mismatch)."""
+    with user_errors():
+        code = gate(
+            load_results(current), baseline, max_drop, minimum, check_config,
+            allow_mismatch, markdown_file,
+        )  # fmt: skip
+    raise typer.Exit(code)
 
 
 @app.command("report")
