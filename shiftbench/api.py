@@ -293,9 +293,7 @@ def _result(
     if gathered is not None:
         records = gathered.records[lane]
         for suite in suites:
-            prefix = f"{suite.name}."
-            own = {k[len(prefix) :]: v for k, v in records.items() if k.startswith(prefix)}
-            suite_metrics, suite_curves = suite.summarise(own)
+            suite_metrics, suite_curves = suite.summarise(suite.own(records))
             metrics += suite_metrics
             curves += suite_curves
             settings[suite.name] = {"description": suite.description, **suite.settings()}

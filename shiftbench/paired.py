@@ -114,9 +114,8 @@ def saved_terms(saved: dict) -> dict[str, PerImage]:
         )
     terms = {}
     for suite in build_suites(Geometry(geometry["input_size"], geometry["max_shift"]), config):
-        prefix = f"{suite.name}."
-        own = {k[len(prefix) :]: v for k, v in records.items() if k.startswith(prefix)}
-        terms |= {f"{prefix}{name}": term for name, term in suite.per_image(own).items()}
+        own = suite.per_image(suite.own(records))
+        terms |= {f"{suite.name}.{name}": term for name, term in own.items()}
     return terms
 
 

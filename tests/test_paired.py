@@ -98,9 +98,7 @@ def test_per_image_terms_average_to_every_metric(tmp_path: Path, folder: Path) -
     result = evaluate(wrap(LinearProbe(16, 3), 16), folder, settings)
     suites = build_suites(Geometry(16, 8), settings)
     for suite in suites:
-        prefix = f"{suite.name}."
-        own = {k[len(prefix) :]: v for k, v in result.records.items() if k.startswith(prefix)}
-        terms = suite.per_image(own)
+        terms = suite.per_image(suite.own(result.records))
         metrics = [m for m in result.metrics if m.suite == suite.name]
         assert sorted(terms) == sorted(m.name for m in metrics)
         for metric in metrics:
@@ -108,9 +106,9 @@ def test_per_image_terms_average_to_every_metric(tmp_path: Path, folder: Path) -
             assert term.values.shape == (len(result.images),)
             assert 100 * float(term.values.mean()) == pytest.approx(metric.value, abs=1e-9)
     rates = {"corruption.error.contrast.3", "consistency.consistency", "translation.worst_top1"}
-    terms = {f"{s.name}.{k}": v for s in suites for k, v in s.per_image(
-        {k[len(s.name) + 1 :]: v for k, v in result.records.items() if k.startswith(s.name)}
-    ).items()}  # fmt: skip
+    terms = {
+        f"{s.name}.{k}": v for s in suites for k, v in s.per_image(s.own(result.records)).items()
+    }
     assert all(terms[key].rate for key in rates)
     assert not any(terms[key].rate for key in ("corruption.mce", "clean.prob_true"))
 

@@ -186,6 +186,12 @@ class Suite(ABC):
         for key, value in fields.items():
             self._records.setdefault(key, []).append(value.detach())
 
+    def own(self, records: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """This suite's fields of a pass's records (keyed `suite.field`), without the prefix:
+        what `summarise` and `per_image` read."""
+        prefix = f"{self.name}."
+        return {k[len(prefix) :]: v for k, v in records.items() if k.startswith(prefix)}
+
     def records(self) -> dict[str, torch.Tensor]:
         """All rows kept so far, concatenated per field on the CPU, in the order kept,
         with the image index of each row under "index"."""
