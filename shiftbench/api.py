@@ -113,8 +113,9 @@ def evaluate_many(
             raise ShiftbenchError("--data is required (an image folder, one sub-folder per class)")
         check_shared_input(models)
         gathered = _image_pass(
-            models, data, config, verbose and world.main, checkpoint, resume, world, device
-        )
+            models, data, config, geometry, suites, verbose and world.main, checkpoint, resume,
+            world, device,
+        )  # fmt: skip
         if gathered is None:
             return []
     elif not world.main:
@@ -130,15 +131,17 @@ def _image_pass(
     models: list[LoadedModel],
     data: str | Path | ImageSet,
     config: EvalConfig,
+    geometry: Geometry,
+    suites: list[Suite],
     show: bool,
     checkpoint: str | Path | None,
     resume: bool,
     world: World,
     device: torch.device,
 ) -> _Gathered | None:
-    """This rank's chunks through the engine (or from the checkpoint), gathered on rank 0."""
+    """This rank's chunks through the engine (or from the checkpoint), gathered on rank 0.
+    `suites` are those of the summary; every chunk gets fresh ones like them."""
     first = models[0]
-    geometry = Geometry(first.preprocess.input_size, config.max_shift)
 
     def make_suites() -> list[Suite]:
         return build_suites(geometry, config)
@@ -166,7 +169,7 @@ def _image_pass(
         items=[item for c in todo for item in _chunk(images, c, config.chunk_size)],
     )
     if show:
-        _announce(models, images, geometry, make_suites(), config, device, world, len(done))
+        _announce(models, images, geometry, suites, config, device, world, len(done))
     bar = progress_bar(len(remaining.items), "evaluating") if show else nullcontext(None)
 
     def keep(number: int, records: list, skipped: list[tuple[str, str]]) -> None:

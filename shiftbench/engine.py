@@ -71,7 +71,6 @@ class Forward:
             self.batch_size = AUTO_BATCH_CUDA if device.type == "cuda" else AUTO_BATCH_CPU
         else:
             self.batch_size = int(config.batch_size)
-        self.shrunk_from: list[int] = []
         self.memory_format = (
             torch.channels_last if config.channels_last else torch.contiguous_format
         )
@@ -102,7 +101,6 @@ class Forward:
 
     def shrink(self, failed: int) -> int:
         """After an out-of-memory error on `failed` views: the halved batch size."""
-        self.shrunk_from.append(failed)
         self.batch_size = max(1, failed // 2)
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -227,7 +225,6 @@ class PassResult:
     views forwarded per lane, final batch size per lane, seconds of the whole pass."""
 
     records: list[Records]
-    images: int
     views: list[int]
     batch_sizes: list[int]
     seconds: float
@@ -302,11 +299,10 @@ def run_pass(
     Images are decoded once, in small batches by `config.workers` processes (with each suite's
     random draws, which depend only on the seed, the suite and the image, so every lane gets
     the same ones); each lane packs the views of all its suites and all batches in flight into
-    its own forward batches. Chunk k (`config.chunk_size` images from k*chunk_size) gets
-    fresh suites from
-    `make_suites`; once all its views are scored, `on_chunk(k, records per lane, skipped
-    files)` receives them. `progress(images, views)` is called with increments. Lanes must
-    share the resize filter (`preprocess.interpolation`).
+    its own forward batches. Chunk k (`config.chunk_size` images from k * chunk_size) gets
+    fresh suites from `make_suites`; once all its views are scored, `on_chunk(k, records per
+    lane, skipped files)` receives them. `progress(images, views)` is called with increments.
+    Lanes must share the resize filter (`preprocess.interpolation`).
     """
     filters = {lane.preprocess.interpolation for lane in lanes}
     if len(filters) != 1:
@@ -332,7 +328,6 @@ def run_pass(
     done: list[list[Records]] = [[] for _ in lanes]
     skipped: list[tuple[str, str]] = []
     views = [0] * len(lanes)
-    seen = 0
 
     def close_finished() -> None:
         for number in sorted(chunks):
@@ -380,7 +375,6 @@ def run_pass(
                             chunk.open_runs += 1
                             queue.add(_tracked(suite.run(batch), chunk))
                     chunk.indices.append(batch.indices)
-                    seen += len(batch)
                 report(len(batch) + len(batch.skipped), 0)
             close_finished()
             if not any(q.busy for q in queues):
@@ -399,7 +393,6 @@ def run_pass(
     seconds = time.perf_counter() - started
     return PassResult(
         records=[merge_records(parts) for parts in done],
-        images=seen,
         views=views,
         batch_sizes=[q.forward.batch_size for q in queues],
         seconds=seconds,
