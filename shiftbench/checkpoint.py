@@ -16,7 +16,8 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from .distributed import World, barrier
 from .errors import ShiftbenchError
@@ -102,13 +103,12 @@ class Checkpoint:
 
     def load(self, number: int) -> tuple[list[Records], list[tuple[str, str]]]:
         """One finished chunk as `save` kept it."""
-        from safetensors import safe_open
-
         path = self._chunk(number)
         try:
             with safe_open(str(path), "pt") as handle:
                 metadata = handle.metadata() or {}
-            tensors = load_file(str(path))
+                names = handle.keys()  # a safe_open handle is not iterable itself
+                tensors = {name: handle.get_tensor(name) for name in names}
         except (OSError, ValueError) as exc:
             raise ShiftbenchError(f"checkpoint {path} is not readable: {exc}") from None
         records: list[Records] = [{} for _ in range(self.lanes)]
