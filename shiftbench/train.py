@@ -28,6 +28,7 @@ from .data import ImageSet, load_canvas, scan_image_folder
 from .errors import ShiftbenchError
 from .models import IMAGENET_MEAN, IMAGENET_STD
 from .nets import build_net
+from .views import unit_range
 
 PAD = 4  # pixels of zero padding before the random crop
 
@@ -133,7 +134,7 @@ def normalise(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     """uint8 images to the float input of shiftbench's sb/ networks (ImageNet statistics)."""
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    return (batch.to(device).float().mul_(1.0 / 255.0) - mean) / std
+    return (unit_range(batch.to(device)) - mean) / std
 
 
 def build_twins(config: TrainConfig, num_classes: int) -> list[Trained]:
@@ -204,16 +205,14 @@ def train_twins(
                 batch = augment(batch, generator)
             x, y = normalise(batch, device), labels[index].to(device)
             losses = {}
-            for twin, (optimiser, schedule), k in zip(
-                twins, optimisers, range(len(twins)), strict=True
-            ):
+            for k, (twin, (optimiser, schedule)) in enumerate(zip(twins, optimisers, strict=True)):
                 loss = F.cross_entropy(twin.module(x), y)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
                 schedule.step()
-                sums[k] += float(loss.detach()) * len(index)
                 losses[twin.label] = float(loss.detach())
+                sums[k] += losses[twin.label] * len(index)
             if step is not None:
                 step(len(index), losses)
         for twin, total_loss in zip(twins, sums, strict=True):
