@@ -59,13 +59,14 @@ def paired_rows(
     for v in variants[1:]:
         header += [v["label"], f"{v['label']} - {first['label']}"]
     found = {(d.variant, d.key): d for d in differences}
+    by_key = [{m["key"]: m for m in v["metrics"]} for v in variants[1:]]
     rows = []
     for metric in first["metrics"]:
         key = metric["key"]
         row = [key, "higher" if metric["higher_is_better"] else "lower", _number(metric["value"])]
-        for v in variants[1:]:
+        for v, metrics in zip(variants[1:], by_key, strict=True):
             d = found.get((v["label"], key))
-            value = next((m["value"] for m in v["metrics"] if m["key"] == key), None)
+            value = metrics[key]["value"] if key in metrics else None
             row += [_number(value), difference_cell(d) if d is not None else ""]
         rows.append(row)
     return header, rows
@@ -106,8 +107,9 @@ def headline_table(variants: list[dict], differences: list[Difference], keys: li
     table.add_column("better")
     for v in variants:
         table.add_column(v["label"], justify="right", no_wrap=True)
+    by_key = [{m["key"]: m for m in v["metrics"]} for v in variants]
     for key in keys:
-        values = [{m["key"]: m for m in v["metrics"]}.get(key) for v in variants]
+        values = [metrics.get(key) for metrics in by_key]
         if values[0] is None:
             continue
         row = [key, "higher" if values[0]["higher_is_better"] else "lower"]
