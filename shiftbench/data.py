@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from PIL import Image
@@ -21,11 +22,14 @@ _SYNSET = re.compile(r"^n\d{8}$")
 
 @dataclass(frozen=True)
 class ImageItem:
-    """One image: `index` is its position in the full sorted listing (its id for seeds)."""
+    """One image: `index` is its position in the full sorted listing (its id for seeds).
+    `resize` is the side its shorter side is resized to before the centre crop to the
+    canvas (None: the canvas side, the usual Resize(C) + CenterCrop(C))."""
 
     index: int
     path: str
     label: int
+    resize: int | None = None
 
 
 @dataclass
@@ -51,6 +55,14 @@ class ImageSet:
             "limit": self.limit,
             "skipped_at_scan": [{"path": p, "reason": r} for p, r in self.skipped],
         }
+
+    def file(self, item: ImageItem) -> Path:
+        """Where `item` is on disk."""
+        return self.root / item.path
+
+    def warnings(self) -> list[str]:
+        """What a user should hear about this selection before it is evaluated."""
+        return []
 
 
 def _imagenet_synsets(num_classes: int) -> tuple[str, list[str]] | None:
@@ -134,8 +146,11 @@ def scan_image_folder(root: str | Path, num_classes: int, limit: int | None = No
     return ImageSet(root, classes, label_map, items, len(listed), skipped, limit)
 
 
-def load_canvas(path: str | Path, canvas_size: int, interpolation: str) -> torch.Tensor:
-    """Decode an image into a uint8 [3, C, C] canvas: shorter side resized to C, centre crop.
+def load_canvas(
+    path: str | Path | BinaryIO, canvas_size: int, interpolation: str, resize: int | None = None
+) -> torch.Tensor:
+    """Decode an image into a uint8 [3, C, C] canvas: shorter side resized to C (or to
+    `resize`), centre crop C.
 
     This is torchvision's Resize(C) + CenterCrop(C) on the PIL image, so the canvas's centre
     window of the model's input size is exactly the standard Resize + CenterCrop evaluation.
@@ -145,7 +160,7 @@ def load_canvas(path: str | Path, canvas_size: int, interpolation: str) -> torch
 
     with Image.open(path) as image:
         rgb = image.convert("RGB")
-    rgb = F.resize(rgb, [canvas_size], interpolation=InterpolationMode(interpolation))
+    rgb = F.resize(rgb, [resize or canvas_size], interpolation=InterpolationMode(interpolation))
     rgb = F.center_crop(rgb, [canvas_size, canvas_size])
     return F.pil_to_tensor(rgb)
 
@@ -155,11 +170,13 @@ Draws = Callable[[int], dict[str, torch.Tensor]]
 
 @dataclass(frozen=True)
 class Encoded:
-    """A JPEG file's bytes (1-D uint8), to be decoded on the device, at its place in a batch."""
+    """A JPEG file's bytes (1-D uint8), to be decoded on the device, at its place in a batch,
+    with its item's `resize`."""
 
     position: int
     data: torch.Tensor
     path: str
+    resize: int | None = None
 
 
 @dataclass
@@ -237,12 +254,12 @@ class CanvasDataset(Dataset):
 
     def __getitem__(self, i: int) -> Sample:
         item = self.images.items[i]
-        path = self.images.root / item.path
+        path = self.images.file(item)
         try:
             if self.encoded and path.suffix.lower() in JPEG_SUFFIXES:
                 canvas = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
             else:
-                canvas = load_canvas(path, self.canvas_size, self.interpolation)
+                canvas = load_canvas(path, self.canvas_size, self.interpolation, item.resize)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             return None, item, {}, f"unreadable: {str(exc).splitlines()[0] if str(exc) else exc}"
         return canvas, item, self.draws(item.index) if self.draws else {}, None
@@ -253,7 +270,9 @@ def collate_canvases(samples: list[Sample]) -> CanvasBatch:
     batch) and the list of files that could not be decoded."""
     good = [(c, item, d) for c, item, d, _ in samples if c is not None]
     skipped = [(item.path, reason) for c, item, _, reason in samples if c is None and reason]
-    encoded = [Encoded(i, c, item.path) for i, (c, item, _) in enumerate(good) if c.dim() == 1]
+    encoded = [
+        Encoded(i, c, item.path, item.resize) for i, (c, item, _) in enumerate(good) if c.dim() == 1
+    ]
     decoded = [c for c, _, _ in good if c.dim() == 3]
     canvases = torch.stack(decoded) if decoded else torch.empty(0, 3, 0, 0, dtype=torch.uint8)
     draws = {k: torch.stack([d[k] for _, _, d in good]) for k in good[0][2]} if good else {}

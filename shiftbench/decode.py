@@ -38,15 +38,20 @@ def check_filter(interpolation: str) -> None:
         )
 
 
-def canvas_from_tensor(image: torch.Tensor, canvas: int, interpolation: str) -> torch.Tensor:
-    """uint8 [3, H, W] to the uint8 [3, C, C] canvas: shorter side to C, centre crop."""
+def canvas_from_tensor(
+    image: torch.Tensor, canvas: int, interpolation: str, resize: int | None = None
+) -> torch.Tensor:
+    """uint8 [3, H, W] to the uint8 [3, C, C] canvas: shorter side to C (or to `resize`),
+    centre crop C."""
     mode = InterpolationMode(interpolation)
-    resized = F.resize(image, [canvas], interpolation=mode, antialias=True)
+    resized = F.resize(image, [resize or canvas], interpolation=mode, antialias=True)
     return F.center_crop(resized, [canvas, canvas])
 
 
 def _decode(items: list[Encoded], device: torch.device) -> list[torch.Tensor | str]:
     """Each file as uint8 [3, H, W] on `device`, or why it could not be decoded."""
+    if not items:  # a batch without JPEGs (decode_jpeg refuses an empty list)
+        return []
     try:
         return list(decode_jpeg([e.data for e in items], mode=ImageReadMode.RGB, device=device))
     except RuntimeError:
@@ -76,13 +81,14 @@ def to_device(
     for item, image in zip(batch.encoded, _decode(batch.encoded, device), strict=True):
         if isinstance(image, str):
             try:  # the device decoder's refusal (CMYK, unusual sampling): PIL from the bytes
-                image = load_canvas(io.BytesIO(item.data.numpy().tobytes()), canvas, interpolation)
+                data = io.BytesIO(item.data.numpy().tobytes())
+                image = load_canvas(data, canvas, interpolation, item.resize)
                 canvases[item.position] = image.to(device)
             except (OSError, SyntaxError, ValueError) as exc:
                 keep[item.position] = False
                 skipped.append((item.path, f"unreadable: {str(exc).splitlines()[0]}"))
             continue
-        canvases[item.position] = canvas_from_tensor(image, canvas, interpolation)
+        canvases[item.position] = canvas_from_tensor(image, canvas, interpolation, item.resize)
     if not keep.all():
         canvases = canvases[keep.to(device)]
     draws = {k: v[keep] for k, v in batch.draws.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,22 @@ def test_device_canvases_match_the_pil_canvases(tmp_path: Path, interpolation: s
         difference = (canvas.float() - reference).abs()
         # libjpeg-turbo both ways; torch's antialiased resize within 2 levels of PIL's
         assert float(difference.mean()) < 0.05 and float(difference.max()) <= 2, item.path
+
+
+def test_an_items_own_resize_is_applied_by_both_decoders(tmp_path: Path) -> None:
+    """Resize(96) + CenterCrop(80), how ImageNet-C's clean images are made, on both paths."""
+    root = photo_folder(tmp_path / "data")
+    listing = scan_image_folder(root, 2)
+    images = replace(listing, items=[replace(i, resize=96) for i in listing.items[:3]])
+    for encoded in (False, True):
+        dataset = CanvasDataset(images, 80, "bilinear", None, encoded)
+        batch = collate_canvases([dataset[i] for i in range(len(dataset))])
+        done = to_device(batch, torch.device("cpu"), 80, "bilinear")
+        for canvas, item in zip(done.canvases, images.items, strict=True):
+            reference = load_canvas(root / item.path, 80, "bilinear", resize=96).float()
+            plain = load_canvas(root / item.path, 80, "bilinear").float()
+            assert float((canvas.float() - reference).abs().max()) <= 2, item.path
+            assert float((canvas.float() - plain).abs().mean()) > 5, item.path
 
 
 def test_eval_with_device_decoding_is_recorded_and_checked(tmp_path: Path) -> None:
