@@ -15,6 +15,7 @@ from .checkpoint import Checkpoint, run_identity
 from .checkpoint import discard as discard_checkpoint
 from .config import EvalConfig
 from .console import note, progress_bar, warn
+from .corruptions import ReleasedSet
 from .data import ImageSet, scan_image_folder
 from .distributed import World, current_world, gather_to_main, shard
 from .engine import Lane, merge_records, resolve_device, run_pass
@@ -101,12 +102,17 @@ def evaluate_many(
     back instead of evaluated. Under torchrun every rank evaluates its own chunks and rank 0
     gathers all records and returns the results; the other ranks return an empty list.
     Model suites (filters) read only the models; with nothing else, `data` may be None.
+    On the released ImageNet-C files (`data` a ReleasedSet, see `released_images`) the
+    corruption suite reads each file's centre window; the margin is the max shift.
     """
     config = config or EvalConfig()
     world = current_world(config.device)
     device = resolve_device(config.device, world.local_rank)
-    geometry = Geometry(models[0].preprocess.input_size, config.max_shift)
-    suites = build_suites(geometry, config)
+    size = models[0].preprocess.input_size
+    if isinstance(data, ReleasedSet):
+        config = replace(config, max_shift=data.margin(size))
+    geometry = Geometry(size, config.max_shift)
+    suites = build_suites(geometry, config, data if isinstance(data, ImageSet) else None)
     gathered = None
     if suites:
         if data is None:
@@ -143,14 +149,15 @@ def _image_pass(
     `suites` are those of the summary; every chunk gets fresh ones like them."""
     first = models[0]
 
-    def make_suites() -> list[Suite]:
-        return build_suites(geometry, config)
-
     images = (
         data
         if isinstance(data, ImageSet)
         else scan_image_folder(data, first.num_classes, config.limit)
     )
+
+    def make_suites() -> list[Suite]:
+        return build_suites(geometry, config, images)
+
     chunks = shard(math.ceil(len(images.items) / config.chunk_size), world)
     done: set[int] = set()
     store = None
@@ -243,6 +250,8 @@ def _announce(
         )
     if images.skipped:
         warn(f"{len(images.skipped)} non-image files skipped (listed in results.json)")
+    for message in images.warnings():
+        warn(message)
     names = ", ".join(f"{m.name} ({m.variant})" for m in models)
     note(
         f"{names}: {models[0].num_classes} classes, {len(images.items)} images "

@@ -23,6 +23,7 @@ from .config import EvalConfig
 from .errors import ShiftbenchError
 from .suites import build_suites, needs_images
 from .suites.base import PerImage, image_generator
+from .suites.corruption import ReleasedCorruptionSuite
 from .views import Geometry
 
 ALPHA = 0.05
@@ -107,13 +108,16 @@ def saved_terms(saved: dict) -> dict[str, PerImage]:
         return {}
     records = saved.get("records") or {}
     geometry = saved["data"].get("geometry", {})
-    if not records or "max_shift" not in geometry or "imagenet_c" in saved["data"]:
+    if not records or "max_shift" not in geometry:
         raise ShiftbenchError(
-            f"{saved.get('folder', 'these results')}: no per-image records of the shift or "
-            "on-the-fly corruption suites, so no paired statistics"
+            f"{saved.get('folder', 'these results')}: no per-image records of the image "
+            "suites, so no paired statistics"
         )
+    window = Geometry(geometry["input_size"], geometry["max_shift"])
+    released = "imagenet_c" in saved["data"]
+    suites = [ReleasedCorruptionSuite(window, config)] if released else build_suites(window, config)
     terms = {}
-    for suite in build_suites(Geometry(geometry["input_size"], geometry["max_shift"]), config):
+    for suite in suites:
         own = suite.per_image(suite.own(records))
         terms |= {f"{suite.name}.{name}": term for name, term in own.items()}
     return terms

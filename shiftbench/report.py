@@ -269,7 +269,7 @@ def render_report(
         lines = ["# shiftbench report", "", "| variant | model | source | images | data |"]
         lines.append("|---|---|---|---:|---|")
         for v in variants:
-            data = v["data"].get("root") or v["data"].get("imagenet_c", {}).get("root", "")
+            data = v["data"].get("root", "")
             lines.append(
                 f"| {v['label']} | {v['model']['name']} | {v['model']['source']} | "
                 f"{v['data'].get('images_evaluated', 0)} | {data} |"

@@ -12,11 +12,11 @@ from ..api import evaluate, evaluate_many
 from ..check import load_results
 from ..checkpoint import discard as discard_checkpoint
 from ..comparison import paired_table
-from ..config import DEFAULT_WORKERS
+from ..config import DEFAULT_WORKERS, EvalConfig
 from ..console import note, stdout, warn
+from ..corruptions import ALL, ReleasedSet, released_images
 from ..data import check_data_root
 from ..errors import ShiftbenchError
-from ..imagenet_c import evaluate_imagenet_c
 from ..models import LoadedModel, load_model
 from ..paired import DEFAULT_RESAMPLES
 from ..report import (
@@ -60,6 +60,7 @@ from .options import (
     Data,
     Decode,
     Device,
+    ImagenetC,
     ImgSize,
     Interpolation,
     JpegLikeRelease,
@@ -118,13 +119,7 @@ def eval_command(
     attack_mode: AttackMode = "crop",
     attack_radius: AttackRadius = None,
     attack_step: AttackStep = None,
-    imagenet_c: Annotated[
-        Path | None,
-        typer.Option(
-            help="Released ImageNet-C root (<root>/<corruption>/<severity>/...), "
-            "for --suite corruption."
-        ),
-    ] = None,
+    imagenet_c: ImagenetC = None,
     corruptions: Corruptions = None,
     severities: Severities = None,
     jpeg_like_release: JpegLikeRelease = False,
@@ -163,10 +158,8 @@ def eval_command(
     """Evaluate one model on an image folder and write metrics, curves and records; with
     --baseline or gates, then check them as `shiftbench check` does (exit 1 on a regression)."""
     with user_errors():
-        names = [n.strip() for n in suite.split(",") if n.strip()]
-        from_disk = imagenet_c is not None
         config = eval_config(
-            tuple(names) if from_disk else parse_suite_names(suite),
+            parse_suite_names(suite),
             max_shift=max_shift, shift_passes=shift_passes, attack_mode=attack_mode,
             attack_radius=attack_radius, attack_step=attack_step, seed=seed, limit=limit,
             batch_size=batch_size, workers=workers, device=device, amp=amp,
@@ -175,10 +168,8 @@ def eval_command(
             decode=decode,
         )  # fmt: skip
         spec = antialias_spec(antialias, aa_pad, aa_stem, aps_filter, circular_pad)
-        source = _check_sources(names, data, imagenet_c, jpeg_like_release)
+        source = _check_sources(config.suites, data, imagenet_c, jpeg_like_release)
         out_dir, resuming = output_folder(out, resume, default_output_dir(model))
-        if from_disk and resuming:
-            raise ShiftbenchError("--resume is for --data runs; --imagenet-c runs start over")
         created = prepare_output_dir(out_dir)
         try:
             torch.manual_seed(seed)  # random-initialised weights repeat with the seed too
@@ -187,12 +178,10 @@ def eval_command(
                 num_classes=num_classes, img_size=img_size, interpolation=interpolation,
                 mean=triple(mean, "--mean"), std=triple(std, "--std"), antialias=spec,
             )  # fmt: skip
-            if from_disk:
-                result = evaluate_imagenet_c(loaded, source, config, data, True)
-            else:
-                result = evaluate(
-                    loaded, source, config, verbose=True, checkpoint=out_dir, resume=resuming
-                )
+            images = _released(imagenet_c, data, loaded, config) if imagenet_c else source
+            result = evaluate(
+                loaded, images, config, verbose=True, checkpoint=out_dir, resume=resuming
+            )
             if result is None:  # a torchrun rank other than 0: rank 0 writes
                 return
             write_result_files(result, out_dir)
@@ -219,32 +208,41 @@ def _note_batch_size(asked: int | str, results: list) -> None:
 
 
 def _check_sources(
-    names: list[str], data: Path | None, imagenet_c: Path | None, jpeg_like_release: bool
+    names: tuple[str, ...], data: Path | None, imagenet_c: Path | None, jpeg_like_release: bool
 ) -> Path | None:
     """The folder the suites read: --data, --imagenet-c for the released corruption files,
     or None when only model suites (filters) run."""
     if imagenet_c is not None:
         if "corruption" not in names:
             raise ShiftbenchError("--imagenet-c is read by --suite corruption")
-        if set(names) - {"corruption", "clean"}:
+        if len(names) > 1:
             raise ShiftbenchError(
-                "--suite corruption with --imagenet-c runs alone (with clean when --data is "
-                "given); run the shift suites in a separate eval"
+                "--suite corruption with --imagenet-c runs alone (--data adds the clean "
+                "images to it); run the other suites in a separate eval"
             )
-        if "clean" in names and data is None:
-            raise ShiftbenchError("clean with --imagenet-c needs --data (the clean images)")
         if jpeg_like_release:
             raise ShiftbenchError("--jpeg-like-release is for corruptions made on the fly")
         if data is not None:
             check_data_root(data)
         return imagenet_c
-    if not needs_images(tuple(names)):
+    if not needs_images(names):
         if data is not None:
             raise ShiftbenchError(f"--suite {','.join(names)} reads no images: leave out --data")
         return None
     if data is None:
         raise ShiftbenchError("--data is required (an image folder, one sub-folder per class)")
     return check_data_root(data)
+
+
+def _released(
+    root: Path, clean: Path | None, model: LoadedModel, config: EvalConfig
+) -> ReleasedSet:
+    """The released ImageNet-C files under `root`, with the clean images `clean`, as one
+    listing labelled for `model`."""
+    corruptions = config.corruptions or ALL
+    return released_images(
+        root, model.num_classes, corruptions, config.severities, config.limit, clean
+    )
 
 
 def compare_specs(
@@ -291,9 +289,8 @@ def compare_command(
             "or 0,aps."
         ),
     ] = None,
-    data: Annotated[
-        Path | None, typer.Option(help="Image folder: one sub-folder per class.")
-    ] = None,
+    data: Data = None,
+    imagenet_c: ImagenetC = None,
     suite: SuiteNames = DEFAULT_SUITE,
     limit: Limit = None,
     out: Annotated[
@@ -354,7 +351,7 @@ def compare_command(
             aa_pad=aa_pad, aa_stem=aa_stem, aps_filter=aps_filter, circular_pad=circular_pad,
         )  # fmt: skip
         specs = compare_specs(models or [], config_file, antialias, defaults)
-        source = _check_sources(list(config.suites), data, None, False)
+        source = _check_sources(config.suites, data, imagenet_c, jpeg_like_release)
         out_dir, resuming = output_folder(out, resume, default_output_dir("compare"))
         created = prepare_output_dir(out_dir)
         try:
@@ -366,8 +363,9 @@ def compare_command(
                 )
                 loaded.append(announce(variant))
             labels = labels_for(specs, loaded)
+            images = _released(imagenet_c, data, loaded[0], config) if imagenet_c else source
             results = evaluate_many(
-                loaded, source, config, verbose=True, labels=labels, checkpoint=out_dir,
+                loaded, images, config, verbose=True, labels=labels, checkpoint=out_dir,
                 resume=resuming,
             )  # fmt: skip
             if not results:  # a torchrun rank other than 0: rank 0 writes

@@ -112,7 +112,14 @@ Data = Annotated[
     Path | None,
     typer.Option(
         help="Image folder: one sub-folder per class (with --imagenet-c: the clean "
-        "validation images, for relative mCE)."
+        "validation images, for clean accuracy and relative mCE)."
+    ),
+]
+ImagenetC = Annotated[
+    Path | None,
+    typer.Option(
+        help="Released ImageNet-C root (<root>/<corruption>/<severity>/<synset>/<image>), "
+        "read by --suite corruption."
     ),
 ]
 SuiteNames = Annotated[str, typer.Option("--suite", "-s", help=SUITE_HELP)]

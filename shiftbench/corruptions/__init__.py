@@ -9,7 +9,14 @@ import torch
 
 from ..errors import ShiftbenchError
 from . import blur, digital, noise, weather
-from .disk import CorruptedSets, parse_corruptions, parse_severities, scan_imagenet_c
+from .disk import (
+    CorruptedSets,
+    ReleasedSet,
+    parse_corruptions,
+    parse_severities,
+    released_images,
+    scan_imagenet_c,
+)
 from .generators import Generators
 from .scores import CorruptionScores, score
 from .tables import ALEXNET_ERRORS, ALL, BENCHMARK, DESCRIPTIONS, EXTRA, GROUPS, SEVERITIES
@@ -26,9 +33,11 @@ __all__ = [
     "SEVERITIES",
     "CorruptedSets",
     "CorruptionScores",
+    "ReleasedSet",
     "corrupt",
     "parse_corruptions",
     "parse_severities",
+    "released_images",
     "scan_imagenet_c",
     "score",
 ]

@@ -1,12 +1,28 @@
-"""The released ImageNet-C files on disk: <root>/<corruption>/<severity>/<synset>/<image>."""
+"""The released ImageNet-C files on disk: <root>/<corruption>/<severity>/<synset>/<image>.
+
+Every file of every (corruption, severity) set, and optionally the clean images they were
+made from, form one listing (a `ReleasedSet`), so a run over ImageNet-C is one pass of the
+engine like any other: chunked, resumable, sharded over torchrun processes, several models
+at once. Each image carries its cell (which corruption and severity, or clean) and its base
+image (`<synset>/<file stem>`, the validation image it was made from).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
+from ..data import ImageItem, ImageSet, scan_image_folder
 from ..errors import ShiftbenchError
-from .tables import ALL, SEVERITIES
+from .tables import ALL, BENCHMARK, SEVERITIES
+
+# Side of the released images: the validation images after Resize(256) + CenterCrop(224),
+# corrupted, saved as JPEG.
+STORED_SIZE = 224
+CLEAN_RESIZE = 256
+CLEAN_FOLDER = "clean"
 
 
 @dataclass
@@ -97,3 +113,121 @@ def scan_imagenet_c(
             f"<synset>/<image>, corruptions such as {', '.join(ALL[:3])})"
         )
     return CorruptedSets(root, sets, missing, ignored)
+
+
+def cell_id(name: str, severity: int) -> int:
+    """The fixed number of a (corruption, severity) cell; 0 is the clean images."""
+    if name == CLEAN_FOLDER:
+        return 0
+    return 1 + ALL.index(name) * len(SEVERITIES) + severity - 1
+
+
+def cell_name(cell: int) -> tuple[str, int]:
+    """(corruption, severity) of a cell number; ("clean", 0) for 0."""
+    if cell == 0:
+        return CLEAN_FOLDER, 0
+    return ALL[(cell - 1) // len(SEVERITIES)], (cell - 1) % len(SEVERITIES) + 1
+
+
+@dataclass
+class ReleasedSet(ImageSet):
+    """Every image of the (corruption, severity) sets found under an ImageNet-C root, and of
+    the clean folder when given (paths `clean/<synset>/<file>`), as one listing. `cell[i]`
+    and `base[i]` are image i's cell number and base-image number."""
+
+    sets: CorruptedSets | None = None
+    clean_root: Path | None = None
+    stored_size: int = STORED_SIZE
+    cell: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+    base: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+
+    def file(self, item: ImageItem) -> Path:
+        """Where `item` is on disk: under the clean folder or the ImageNet-C root."""
+        head, _, rest = item.path.partition("/")
+        if head == CLEAN_FOLDER and self.clean_root is not None:
+            return self.clean_root / rest
+        return self.root / item.path
+
+    def margin(self, input_size: int) -> int:
+        """Pixels around a model's centre window in the stored images (the max shift)."""
+        if input_size > self.stored_size:
+            raise ShiftbenchError(
+                f"the model takes {input_size} px but ImageNet-C images are {self.stored_size} px"
+            )
+        return self.stored_size - input_size
+
+    def warnings(self) -> list[str]:
+        missing = self.sets.missing if self.sets else []
+        if not missing:
+            return []
+        return [f"ImageNet-C sets not found, left out of the means: {', '.join(missing)}"]
+
+    def describe(self) -> dict:
+        """The folder's description, with the sets found and missing and which corruptions
+        the means cover (those found at all five severities)."""
+        assert self.sets is not None
+        found: dict[str, set[int]] = {}
+        for name, severity in self.sets.sets:
+            found.setdefault(name, set()).add(severity)
+        complete = [n for n, s in found.items() if s == set(SEVERITIES)]
+        return {
+            **super().describe(),
+            "imagenet_c": {
+                **self.sets.describe(),
+                "clean": str(self.clean_root) if self.clean_root else None,
+                "stored_size": self.stored_size,
+                "mce_over": [n for n in BENCHMARK if n in complete],
+                "left_out_of_means": [n for n in found if n not in complete],
+            },
+        }
+
+
+def released_images(
+    root: str | Path,
+    num_classes: int,
+    corruptions: tuple[str, ...] = ALL,
+    severities: tuple[int, ...] = SEVERITIES,
+    limit: int | None = None,
+    clean: str | Path | None = None,
+    stored_size: int = STORED_SIZE,
+) -> ReleasedSet:
+    """One listing of the ImageNet-C sets asked for (and of the clean images `clean`),
+    labelled for a model with `num_classes` outputs. `limit` keeps that many images of each
+    set, evenly spread (the same base images in every complete set). Corrupted images are
+    used as stored (an image of another size is brought to `stored_size` by Resize +
+    CenterCrop); clean ones get Resize(256) + CenterCrop(224), how the corrupted ones were
+    made (scaled with `stored_size`)."""
+    sets = scan_imagenet_c(root, corruptions, severities)
+    parts: list[tuple[str, ImageSet, int | None, int]] = []
+    if clean is not None:
+        resize = round(stored_size * CLEAN_RESIZE / STORED_SIZE)
+        parts.append((CLEAN_FOLDER, scan_image_folder(clean, num_classes, limit), resize, 0))
+    for (name, severity), folder in sets.sets.items():
+        listing = scan_image_folder(folder, num_classes, limit)
+        parts.append((f"{name}/{severity}", listing, None, cell_id(name, severity)))
+    items: list[ImageItem] = []
+    cells: list[int] = []
+    keys: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for prefix, listing, resize, cell in parts:
+        for item in listing.items:
+            items.append(ImageItem(len(items), f"{prefix}/{item.path}", item.label, resize))
+            keys.append(Path(item.path).with_suffix("").as_posix())
+        cells += [cell] * len(listing.items)
+        skipped += [(f"{prefix}/{path}", reason) for path, reason in listing.skipped]
+    number = {key: i for i, key in enumerate(sorted(set(keys)))}
+    first = parts[-1][1]
+    return ReleasedSet(
+        root=sets.root,
+        classes=first.classes,
+        label_map=first.label_map,
+        items=items,
+        found=sum(listing.found for _, listing, _, _ in parts),
+        skipped=skipped,
+        limit=limit,
+        sets=sets,
+        clean_root=Path(clean) if clean is not None else None,
+        stored_size=stored_size,
+        cell=torch.tensor(cells, dtype=torch.long),
+        base=torch.tensor([number[k] for k in keys], dtype=torch.long),
+    )

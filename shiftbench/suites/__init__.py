@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from ..config import EvalConfig
+from ..corruptions import ReleasedSet
+from ..data import ImageSet
 from ..errors import ShiftbenchError
 from ..views import Geometry
 from .base import Curve, Metric, Suite
 from .circular import CircularSuite
 from .clean import CleanSuite
 from .consistency import ConsistencySuite
-from .corruption import CorruptionSuite
+from .corruption import CorruptionSuite, ReleasedCorruptionSuite
 from .diagonal import DiagonalSuite
 from .filters import FiltersSuite
 from .translation import TranslationSuite
@@ -49,9 +51,19 @@ def parse_suite_names(text: str) -> tuple[str, ...]:
     return tuple(n for n in SUITES if n in names)
 
 
-def build_suites(geometry: Geometry, config: EvalConfig) -> list[Suite]:
-    """Instantiate the image suites named in `config` for windows of `geometry`."""
+def build_suites(
+    geometry: Geometry, config: EvalConfig, images: ImageSet | None = None
+) -> list[Suite]:
+    """Instantiate the image suites named in `config` for windows of `geometry`; on the
+    released ImageNet-C files (`images` a ReleasedSet), the one suite that reads them."""
     names = parse_suite_names(",".join(config.suites))
+    if isinstance(images, ReleasedSet):
+        if names != ("corruption",):
+            raise ShiftbenchError(
+                "the released ImageNet-C files are read by the corruption suite alone; "
+                "run the other suites in a separate eval"
+            )
+        return [ReleasedCorruptionSuite(geometry, config, images)]
     return [IMAGE_SUITES[name](geometry, config) for name in names if name in IMAGE_SUITES]
 
 

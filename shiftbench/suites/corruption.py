@@ -1,10 +1,11 @@
-"""Corruption robustness: ImageNet-C corruptions of the centre window, generated on the device.
+"""Corruption robustness: ImageNet-C corruptions of the centre window, generated on the
+device (`CorruptionSuite`), or the released ImageNet-C files (`ReleasedCorruptionSuite`).
 
-Each image's centre window (Resize(S+M) + CenterCrop(S): Resize(256) + CenterCrop(224) at
-224) is corrupted by every requested corruption and severity with the original ImageNet-C
-parameters; random corruptions draw from one generator per image, corruption and severity,
-seeded from (seed, suite, image index), so results do not depend on batching. The clean
-window is scored in the same pass, for relative CE.
+On the fly, each image's centre window (Resize(S+M) + CenterCrop(S): Resize(256) +
+CenterCrop(224) at 224) is corrupted by every requested corruption and severity with the
+original ImageNet-C parameters; random corruptions draw from one generator per image,
+corruption and severity, seeded from (seed, suite, image index), so results do not depend on
+batching. The clean window is scored in the same pass, for relative CE.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import math
 import torch
 
 from ..config import EvalConfig
-from ..corruptions import ALL, BENCHMARK, EXTRA, RANDOM, corrupt, score
+from ..corruptions import ALL, BENCHMARK, EXTRA, RANDOM, ReleasedSet, corrupt, score
+from ..corruptions.disk import cell_name
 from ..data import CanvasBatch
+from ..errors import ShiftbenchError
 from ..stats import rate
 from ..views import Geometry, Views, crop_views, unit_range
 from .base import (
@@ -145,24 +148,114 @@ class CorruptionSuite(Suite):
         return [clean, *metrics], curves
 
     def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
-        """Errors per cell are rates; CE, mCE and their relative forms are linear in the
-        errors, so the scores of one image's own errors are its per-image terms."""
         correct = records["correct"]
-        errors = self._errors(correct)
-        out = {"clean_top1": per_image_rate(correct[:, 0])}
-        for name, by_severity in errors.items():
-            for severity, wrong in sorted(by_severity.items()):
-                out[f"error.{name}.{severity}"] = per_image_rate(wrong)
-        as_float = {n: {s: w.double() for s, w in e.items()} for n, e in errors.items()}
-        scores = score(as_float, (~correct[:, 0]).double())
-        terms = {f"ce.{n}": v for n, v in scores.ce.items()}
-        terms |= {f"relative_ce.{n}": v for n, v in scores.relative_ce.items()}
-        for name in ("mce", "relative_mce"):
-            if getattr(scores, name) is not None:
-                terms[name] = getattr(scores, name)
-        if scores.extra_mean_error is not None:
-            terms["extra_error"] = scores.extra_mean_error
-        return out | {key: PerImage(value, False) for key, value in terms.items()}
+        errors = {
+            name: {severity: wrong.double() for severity, wrong in by_severity.items()}
+            for name, by_severity in self._errors(correct).items()
+        }
+        clean = {"clean_top1": per_image_rate(correct[:, 0])}
+        return clean | error_terms(errors, (~correct[:, 0]).double())
+
+
+class ReleasedCorruptionSuite(Suite):
+    """Top-1 error on the released ImageNet-C files, CE and mCE; with the clean images they
+    were made from in the same pass, clean accuracy and relative CE and mCE.
+
+    Each file is one record: its centre window's prediction, its cell (corruption and
+    severity, or clean) and its base image. Paired statistics take base images as the
+    independent unit: every file made from one validation image belongs to one unit.
+    """
+
+    name = "corruption"
+    headline = "mce"
+    needs_shift = False
+    description = "top-1 error on the released ImageNet-C files; CE, mCE vs AlexNet"
+
+    def __init__(
+        self, geometry: Geometry, config: EvalConfig, images: ReleasedSet | None = None
+    ) -> None:
+        super().__init__(geometry, config)
+        self.corruptions = config.corruptions or ALL
+        self.severities = config.severities
+        self.images = images  # the cell and base image of each file; needed only to run
+
+    def settings(self) -> dict:
+        return {"corruptions": list(self.corruptions), "severities": list(self.severities)}
+
+    def run(self, batch: CanvasBatch) -> Run:
+        if self.images is None:
+            raise ShiftbenchError("internal error: the released-files suite runs on a ReleasedSet")
+        count = len(batch)
+        device = batch.canvases.device
+        centre = torch.full((count,), self.geometry.centre, device=device)
+        slot = torch.arange(count, device=device)
+        logits = yield crop_views(batch.canvases, slot, centre, centre, self.geometry.size)
+        scored = classify(logits, batch.labels)
+        self.keep(
+            batch.indices,
+            cell=self.images.cell[batch.indices],
+            base=self.images.base[batch.indices],
+            pred=scored.pred,
+            correct=scored.correct1,
+        )
+
+    def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
+        cell, correct = records["cell"], records["correct"]
+        errors = {}
+        for number in sorted(set(cell.tolist()) - {0}):
+            name, severity = cell_name(number)
+            errors.setdefault(name, {})[severity] = ~correct[cell == number]
+        clean = correct[cell == 0]
+        clean_error = 1.0 - float(clean.double().mean()) if clean.numel() else None
+        metrics, curves, _ = corruption_metrics(errors, clean_error)
+        if clean.numel():
+            metrics.insert(0, percent(self.name, "clean_top1", rate(clean)))
+        return metrics, curves
+
+    def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
+        """One term per base image: a cell's error is the mean over its files, so each base
+        image's share is its misses in that cell times (base images / files of the cell);
+        the means of these terms are the metrics even when cells hold different images."""
+        cell, correct = records["cell"], records["correct"]
+        bases, unit = torch.unique(records["base"], return_inverse=True)
+
+        def share(number: int, hits: torch.Tensor) -> torch.Tensor:
+            mask = cell == number
+            out = torch.zeros(len(bases), dtype=torch.float64)
+            out.index_add_(0, unit[mask], hits[mask].double())
+            return out * (len(bases) / int(mask.sum()))
+
+        errors: dict[str, dict[int, torch.Tensor]] = {}
+        for number in sorted(set(cell.tolist()) - {0}):
+            name, severity = cell_name(number)
+            errors.setdefault(name, {})[severity] = share(number, ~correct)
+        if not bool((cell == 0).any()):
+            return error_terms(errors, None)
+        clean = {"clean_top1": PerImage(share(0, correct), True)}
+        return clean | error_terms(errors, share(0, ~correct))
+
+
+def error_terms(
+    errors: dict[str, dict[int, torch.Tensor]], clean_error: torch.Tensor | None
+) -> dict[str, PerImage]:
+    """Per-image terms of the error metrics from per-image error terms of each corruption and
+    severity: errors per cell are rates (each image's sign decides the sign test); CE, mCE
+    and their relative forms are linear in the errors, so the scores of one image's own
+    terms are its terms."""
+    out = {
+        f"error.{name}.{severity}": PerImage(term, True)
+        for name, by_severity in errors.items()
+        for severity, term in sorted(by_severity.items())
+    }
+    scores = score(errors, clean_error)  # type: ignore[arg-type]
+    terms = {f"ce.{n}": v for n, v in scores.ce.items()}
+    terms |= {f"relative_ce.{n}": v for n, v in scores.relative_ce.items()}
+    for name in ("mce", "relative_mce"):
+        if getattr(scores, name) is not None:
+            terms[name] = getattr(scores, name)
+    if scores.extra_mean_error is not None:
+        terms["extra_error"] = scores.extra_mean_error
+    return out | {key: PerImage(value, False) for key, value in terms.items()}
 
 
 def corruption_metrics(
