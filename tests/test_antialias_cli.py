@@ -21,6 +21,8 @@ from shiftbench.data import load_canvas
 
 from .helpers import TINY_OPTIONS
 
+CPU = torch.device("cpu")
+
 runner = CliRunner()
 
 
@@ -215,3 +217,44 @@ def test_bad_antialias_options_are_one_line(
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("spec", ["aa4", "aps"])
+def test_antialiased_models_with_bf16_and_channels_last_on_the_cpu(folder: Path, spec: str) -> None:
+    """A converted model gives the same logits in NHWC as in NCHW (BlurPool's depthwise
+    conv, APS's polyphase choice), and every suite runs on it in bf16 and NHWC
+    (CUDA: tests/test_cuda.py)."""
+    from shiftbench import evaluate
+    from shiftbench.engine import Forward
+    from shiftbench.suites import parse_suite_names
+
+    from .helpers import config
+
+    conversion = AntialiasSpec(filter_size=4) if spec == "aa4" else AntialiasSpec("aps", 1)
+    torch.manual_seed(0)
+    model = load_model(
+        "test_resnet", pretrained=False, num_classes=3, img_size=64, antialias=conversion
+    )
+    model.module.train()
+    with torch.no_grad():  # batch-norm statistics of inputs: logits that depend on the input
+        model.module(torch.rand(32, 3, 64, 64))
+    model.module.eval()
+    x = torch.rand(9, 3, 64, 64)
+
+    def logits(**options: object) -> torch.Tensor:
+        forward = Forward(model.module, model.preprocess, config(batch_size=9, **options), CPU)
+        with torch.inference_mode():
+            return forward.logits(x)
+
+    plain, nhwc, bf16 = logits(), logits(channels_last=True), logits(amp="bf16")
+    assert float(plain.std(dim=0).min()) > 1e-3  # the check below can fail
+    torch.testing.assert_close(nhwc, plain, rtol=1e-5, atol=1e-6)
+    assert bf16.dtype == torch.float32 and float((bf16 - plain).abs().max()) < 0.01
+    suites = (*parse_suite_names("all"), "corruption")
+    settings = {"suites": suites, "corruptions": ("contrast",), "severities": (2,)}
+    reference = evaluate(model, folder, config(**settings))
+    fast = evaluate(model, folder, config(**settings, amp="bf16", channels_last=True))
+    assert [m.key for m in fast.metrics] == [m.key for m in reference.metrics]
+    assert {k: v.shape for k, v in fast.records.items()} == {
+        k: v.shape for k, v in reference.records.items()
+    }
