@@ -93,6 +93,14 @@ def crop_views(
     return GatheredViews(canvases, slot, top[:, None] + axis, left[:, None] + axis)
 
 
+def centre_views(canvases: torch.Tensor, geometry: Geometry) -> GatheredViews:
+    """Each canvas's centre window of `geometry`, one view per canvas."""
+    count, device = canvases.shape[0], canvases.device
+    centre = torch.full((count,), geometry.centre, device=device)
+    slot = torch.arange(count, device=device)
+    return crop_views(canvases, slot, centre, centre, geometry.size)
+
+
 def roll_views(
     canvases: torch.Tensor,
     slot: torch.Tensor,

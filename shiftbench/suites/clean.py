@@ -6,7 +6,7 @@ import torch
 
 from ..data import CanvasBatch
 from ..stats import mean, rate
-from ..views import crop_views
+from ..views import centre_views
 from .base import (
     Curve,
     Metric,
@@ -29,11 +29,7 @@ class CleanSuite(Suite):
     description = "accuracy on the centre window (Resize(S+M) + CenterCrop(S))"
 
     def run(self, batch: CanvasBatch) -> Run:
-        count = len(batch)
-        device = batch.canvases.device
-        centre = torch.full((count,), self.geometry.centre, device=device)
-        slot = torch.arange(count, device=device)
-        logits = yield crop_views(batch.canvases, slot, centre, centre, self.geometry.size)
+        logits = yield centre_views(batch.canvases, self.geometry)
         scored = classify(logits, batch.labels)
         self.keep(
             batch.indices,

@@ -20,7 +20,7 @@ from ..corruptions.disk import cell_name
 from ..data import CanvasBatch
 from ..errors import ShiftbenchError
 from ..stats import rate
-from ..views import Geometry, Views, crop_views, unit_range
+from ..views import Geometry, Views, centre_views, unit_range
 from .base import (
     Curve,
     Metric,
@@ -118,13 +118,8 @@ class CorruptionSuite(Suite):
 
     def run(self, batch: CanvasBatch) -> Run:
         count = len(batch)
-        device = batch.canvases.device
-        centre = torch.full((count,), self.geometry.centre, device=device)
-        slot = torch.arange(count, device=device)
-        windows = crop_views(batch.canvases, slot, centre, centre, self.geometry.size)
-        views = CorruptedViews(
-            windows.materialize(0, count), self.plan, batch.host_draws[self.name], self.release_jpeg
-        )
+        windows = centre_views(batch.canvases, self.geometry).materialize(0, count)
+        views = CorruptedViews(windows, self.plan, batch.host_draws[self.name], self.release_jpeg)
         logits = yield views
         scored = classify(logits, batch.labels.repeat(len(self.plan)))
         shape = (len(self.plan), count)
@@ -185,11 +180,7 @@ class ReleasedCorruptionSuite(Suite):
     def run(self, batch: CanvasBatch) -> Run:
         if self.images is None:
             raise ShiftbenchError("internal error: the released-files suite runs on a ReleasedSet")
-        count = len(batch)
-        device = batch.canvases.device
-        centre = torch.full((count,), self.geometry.centre, device=device)
-        slot = torch.arange(count, device=device)
-        logits = yield crop_views(batch.canvases, slot, centre, centre, self.geometry.size)
+        logits = yield centre_views(batch.canvases, self.geometry)
         scored = classify(logits, batch.labels)
         self.keep(
             batch.indices,
