@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import shlex
 import subprocess
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -97,7 +100,8 @@ def _git_revision() -> str | None:
 
 
 def environment(device: torch.device) -> dict:
-    """Versions, device and source revision recorded with every result."""
+    """Versions, device, source revision, and the command line and folder it ran from,
+    recorded with every result."""
     import timm
     import torchvision
 
@@ -115,4 +119,6 @@ def environment(device: torch.device) -> dict:
         "device": str(device),
         "device_name": name or platform.machine(),
         "cpu_threads": torch.get_num_threads(),
+        "command": shlex.join(sys.argv),
+        "cwd": os.getcwd(),
     }

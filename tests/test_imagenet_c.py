@@ -200,7 +200,9 @@ def test_two_processes_give_the_one_process_results(tmp_path: Path) -> None:
     assert (two / "metrics.csv").read_text() == (one / "metrics.csv").read_text()
     a, b = load_file(str(one / "records.safetensors")), load_file(str(two / "records.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert json.loads((two / "results.json").read_text())["timing"]["processes"] == 2
+    saved = json.loads((two / "results.json").read_text())
+    assert saved["timing"]["processes"] == 2
+    assert "--imagenet-c" in saved["environment"]["command"]  # what to run again
 
 
 def test_compare_on_the_released_files(tmp_path: Path) -> None:
