@@ -7,7 +7,7 @@ Needs scikit-image (its astronaut photograph; a dev dependency).
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import torch
@@ -20,11 +20,10 @@ from shiftbench.corruptions import ALL, corrupt
 THUMB = 112
 
 
-def main(out: Path) -> None:
+def main(out: Path, names: tuple[str, ...] = ALL) -> None:
     prepare = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])
     photo = prepare(Image.fromarray(data.astronaut()))
     x = transforms.functional.pil_to_tensor(photo)[None]
-    names = ALL
     label = 130
     sheet = Image.new("RGB", (label + 6 * THUMB, len(names) * THUMB), "white")
     draw = ImageDraw.Draw(sheet)
@@ -40,4 +39,8 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="Where to write the picture (.jpg or .png).")
+    parser.add_argument("--corruptions", default=",".join(ALL), help="Comma-separated names.")
+    args = parser.parse_args()
+    main(args.out, tuple(args.corruptions.split(",")))

@@ -59,7 +59,8 @@ def main() -> None:
     args = parser.parse_args()
 
     device = resolve_device(args.device)
-    model = load_model(args.model, pretrained=False, num_classes=10, img_size=args.img_size)
+    classes = min(10, args.images)
+    model = load_model(args.model, pretrained=False, num_classes=classes, img_size=args.img_size)
     base = EvalConfig(
         max_shift=args.max_shift,
         batch_size=args.batch_size,
@@ -72,8 +73,8 @@ def main() -> None:
     forward = Forward(model.module, model.preprocess, base, device)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        root = make_images(Path(tmp), args.images, args.img_size + args.max_shift + 32, 10)
-        images = scan_image_folder(root, 10)
+        root = make_images(Path(tmp), args.images, args.img_size + args.max_shift + 32, classes)
+        images = scan_image_folder(root, classes)
         evaluate(model, images, EvalConfig(**{**base.__dict__, "suites": ("clean",)}))  # warm-up
         for name in args.suites.split(","):
             suites = parse_suite_names(name)

@@ -1,0 +1,46 @@
+"""Every benchmark script runs end to end at toy sizes on the CPU and writes its figures, so a
+lent GPU session never finds one broken (the figures themselves are not checked here)."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+TOY_RUNS = {
+    "throughput.py": ["--model", "test_resnet", "--img-size", "32", "--max-shift", "8",
+                      "--images", "6", "--batch-size", "16", "--workers", "0",
+                      "--suites", "clean,all"],
+    "antialias_cost.py": ["--models", "tv/resnet18", "--img-size", "64", "--batch-size", "2",
+                          "--steps", "1"],
+    "blurpool_kernels.py": ["--batch", "2", "--channels", "8", "--size", "16", "--steps", "1"],
+    "corruption_speed.py": ["--model", "test_resnet", "--batch-size", "2", "--steps", "1"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("script", sorted(TOY_RUNS))
+def test_benchmark_runs_and_writes_json(
+    script: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "figures.json"
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    argv = [script, *TOY_RUNS[script], "--device", "cpu", "--json", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(BENCHMARKS / script), run_name="__main__")
+    assert json.loads(out.read_text())
+
+
+def test_corruption_gallery_draws_a_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    out = tmp_path / "sheet.png"
+    argv = ["corruption_gallery.py", str(out), "--corruptions", "contrast,fog"]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(BENCHMARKS / "corruption_gallery.py"), run_name="__main__")
+    with Image.open(out) as sheet:
+        assert sheet.size == (130 + 6 * 112, 2 * 112)
