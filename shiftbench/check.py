@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ShiftbenchError
+from .stats import format_value
 from .suites import SUITES
 
 if sys.version_info >= (3, 11):
@@ -192,12 +193,6 @@ def check(
     return verdicts
 
 
-def _number(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return ""
-    return f"{value:+.2f}" if signed else f"{value:.2f}"
-
-
 def _gate_text(verdict: Verdict) -> str:
     return ", ".join(f"{g.kind} {g.value:g}" for g in verdict.gates)
 
@@ -208,9 +203,9 @@ def rows(verdicts: list[Verdict]) -> list[list[str]]:
     return [
         [
             v.key,
-            _number(v.baseline),
-            _number(v.current),
-            _number(v.change, signed=True),
+            format_value(v.baseline),
+            format_value(v.current),
+            format_value(v.change, signed=True),
             _gate_text(v),
             v.verdict,
         ]

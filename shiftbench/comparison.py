@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 from pathlib import Path
 
 from rich.table import Table
 
 from .paired import Difference
+from .stats import format_value
 
 CSV_COLUMNS = [
     "metric",
@@ -29,12 +29,6 @@ CSV_COLUMNS = [
 ]
 
 
-def _number(value: float | None, signed: bool = False) -> str:
-    if value is None or not math.isfinite(value):
-        return ""
-    return f"{value:+.2f}" if signed else f"{value:.2f}"
-
-
 def _p(value: float | None) -> str:
     if value is None:
         return ""
@@ -43,9 +37,9 @@ def _p(value: float | None) -> str:
 
 def difference_cell(d: Difference) -> str:
     """`+1.23 [+0.40, +2.05] p=0.004 better`; `n.s.` when not significant."""
-    interval = f"[{_number(d.ci_low, True)}, {_number(d.ci_high, True)}]"
+    interval = f"[{format_value(d.ci_low, True)}, {format_value(d.ci_high, True)}]"
     return " ".join(
-        x for x in (_number(d.difference, True), interval, _p(d.p_value), d.verdict) if x
+        x for x in (format_value(d.difference, True), interval, _p(d.p_value), d.verdict) if x
     )
 
 
@@ -63,11 +57,15 @@ def paired_rows(
     rows = []
     for metric in first["metrics"]:
         key = metric["key"]
-        row = [key, "higher" if metric["higher_is_better"] else "lower", _number(metric["value"])]
+        row = [
+            key,
+            "higher" if metric["higher_is_better"] else "lower",
+            format_value(metric["value"]),
+        ]
         for v, metrics in zip(variants[1:], by_key, strict=True):
             d = found.get((v["label"], key))
             value = metrics[key]["value"] if key in metrics else None
-            row += [_number(value), difference_cell(d) if d is not None else ""]
+            row += [format_value(value), difference_cell(d) if d is not None else ""]
         rows.append(row)
     return header, rows
 
@@ -113,14 +111,14 @@ def headline_table(variants: list[dict], differences: list[Difference], keys: li
         if values[0] is None:
             continue
         row = [key, "higher" if values[0]["higher_is_better"] else "lower"]
-        row.append(_number(values[0]["value"]))
+        row.append(format_value(values[0]["value"]))
         for v, metric in zip(variants[1:], values[1:], strict=True):
             d = found.get((v["label"], key))
-            cell = _number(metric["value"]) if metric is not None else ""
+            cell = format_value(metric["value"]) if metric is not None else ""
             if d is not None:
                 colour = {"better": "green", "worse": "red"}.get(d.verdict, "dim")
                 star = "*" if d.significant else " "
-                cell += f" [{colour}]{_number(d.difference, True)}{star}[/{colour}]"
+                cell += f" [{colour}]{format_value(d.difference, True)}{star}[/{colour}]"
             row.append(cell)
         table.add_row(*row)
     return table

@@ -21,6 +21,7 @@ from .comparison import comparison_csv, comparison_document, paired_markdown
 from .errors import ShiftbenchError
 from .paired import DEFAULT_RESAMPLES, Difference, paired_differences
 from .results import EvalResult
+from .stats import format_value
 from .suites import Curve
 
 CURVE_COLUMNS = ["x", "value", "ci_low", "ci_high", "n"]
@@ -199,8 +200,9 @@ def _cell(metric: dict | None) -> str:
     if metric is None or metric["value"] is None:
         return ""
     if metric["ci_low"] is None:
-        return _fmt(metric["value"])
-    return f"{_fmt(metric['value'])} [{_fmt(metric['ci_low'])}, {_fmt(metric['ci_high'])}]"
+        return format_value(metric["value"])
+    low, high = format_value(metric["ci_low"]), format_value(metric["ci_high"])
+    return f"{format_value(metric['value'])} [{low}, {high}]"
 
 
 def _metric_rows(variants: list[dict]) -> list[list[str]]:
@@ -328,10 +330,6 @@ def write_comparison(
     return variants, differences
 
 
-def _fmt(value: float, digits: int = 2) -> str:
-    return "nan" if not math.isfinite(value) else f"{value:.{digits}f}"
-
-
 def metrics_table(result: EvalResult) -> Table:
     """The metrics as a rich table: value, 95% interval and trial count per metric."""
     count = result.data.get("images_evaluated")
@@ -348,7 +346,11 @@ def metrics_table(result: EvalResult) -> Table:
     table.add_column("n", justify="right")
     table.add_column("better", justify="center")
     for m in result.metrics:
-        interval = f"{_fmt(m.ci_low)} - {_fmt(m.ci_high)}" if math.isfinite(m.ci_low) else ""
+        interval = (
+            f"{format_value(m.ci_low)} - {format_value(m.ci_high)}"
+            if math.isfinite(m.ci_low)
+            else ""
+        )
         better = "higher" if m.higher_is_better else "lower"
-        table.add_row(m.suite, m.name, _fmt(m.value), interval, str(m.n), better)
+        table.add_row(m.suite, m.name, format_value(m.value), interval, str(m.n), better)
     return table

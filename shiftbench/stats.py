@@ -73,3 +73,14 @@ def mean(values: torch.Tensor) -> Estimate:
     spread = float(per_image.std(unbiased=True)) if images > 1 else 0.0
     half = Z95 * spread / math.sqrt(images)
     return Estimate(centre, centre - half, centre + half, images * k)
+
+
+def format_value(value: float | None, signed: bool = False) -> str:
+    """A metric as every table shows it: two decimals, a sign when `signed`, "" for None,
+    "nan" when not finite, and never "-0.00" for a value that rounds to zero."""
+    if value is None:
+        return ""
+    if not math.isfinite(value):
+        return "nan"
+    rounded = round(value, 2) + 0.0  # -0.0 + 0.0 is 0.0
+    return f"{rounded:+.2f}" if signed else f"{rounded:.2f}"

@@ -63,3 +63,12 @@ def test_mean_interval() -> None:
     e = mean(values)
     half = Z95 * values.std().item() / 2
     assert (e.value, e.low, e.high) == pytest.approx((2.5, 2.5 - half, 2.5 + half))
+
+
+def test_values_are_shown_with_two_decimals_and_no_negative_zero() -> None:
+    from shiftbench.stats import format_value
+
+    assert format_value(-1e-17) == "0.00" and format_value(-1e-17, signed=True) == "+0.00"
+    assert format_value(-0.004) == "0.00" and format_value(-0.006) == "-0.01"
+    assert format_value(12.345678) == "12.35" and format_value(1.5, signed=True) == "+1.50"
+    assert format_value(None) == "" and format_value(float("nan")) == "nan"
