@@ -240,6 +240,7 @@ def _released(
     """The released ImageNet-C files under `root`, with the clean images `clean`, as one
     listing labelled for `model`."""
     corruptions = config.corruptions or ALL
+    note(f"listing the ImageNet-C files under {root}" + (f" and {clean}" if clean else ""))
     return released_images(
         root, model.num_classes, corruptions, config.severities, config.limit, clean
     )
