@@ -7,7 +7,7 @@
 #   blurpool    one BlurPool layer computed six ways (which formulation is fastest on the GPU)
 #   corruptions images/s of each on-the-fly corruption next to ResNet-50's forward (bf16)
 # Figures go under $OUT. Test-only wheels are taken from .whl/ if present: prepare them with
-#   pip download --no-deps -d .whl antialiased-cnns==0.3 imagecorruptions==1.1.2
+#   pip download --no-deps -d .whl antialiased-cnns==0.3 imagecorruptions==1.1.2 torchcodec==0.17.0
 set -uo pipefail
 export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
 OUT="${OUT:-/tmp/shiftbench-gpu}"

@@ -1,8 +1,8 @@
 """`--decode device`: JPEG images decoded and resized on the evaluation device.
 
 When CPU workers cannot decode fast enough for the suites with few views per image, the
-workers only read the JPEG files' bytes; `to_device` decodes a whole batch at once with
-torchvision's `decode_jpeg` on the device (nvJPEG on a GPU, libjpeg-turbo on a CPU) and
+workers only read the JPEG files' bytes; `to_device` decodes a whole batch at once on the
+device (`shiftbench.jpeg`: nvJPEG on a GPU, libjpeg-turbo on a CPU) and
 makes each canvas there with torchvision's Resize(C) + CenterCrop(C) on the tensor
 (antialiased). Other formats are still decoded by the workers. A JPEG the device decoder
 rejects is decoded from the same bytes with PIL on the host; one that fails both is skipped
@@ -19,11 +19,11 @@ import io
 
 import torch
 import torchvision.transforms.v2.functional as F
-from torchvision.io import ImageReadMode, decode_jpeg
 from torchvision.transforms import InterpolationMode
 
 from .data import CanvasBatch, Encoded, load_canvas
 from .errors import ShiftbenchError
+from .jpeg import decode_jpegs
 
 # Resize filters that torchvision applies to tensors (the PIL-only ones are not offered).
 TENSOR_FILTERS = ("nearest", "bilinear", "bicubic")
@@ -50,16 +50,14 @@ def canvas_from_tensor(
 
 def _decode(items: list[Encoded], device: torch.device) -> list[torch.Tensor | str]:
     """Each file as uint8 [3, H, W] on `device`, or why it could not be decoded."""
-    if not items:  # a batch without JPEGs (decode_jpeg refuses an empty list)
-        return []
     try:
-        return list(decode_jpeg([e.data for e in items], mode=ImageReadMode.RGB, device=device))
+        return list(decode_jpegs([e.data for e in items], device))
     except RuntimeError:
         pass  # one bad file fails the whole batch: decode them one by one
     out: list[torch.Tensor | str] = []
     for item in items:
         try:
-            out.append(decode_jpeg(item.data, mode=ImageReadMode.RGB, device=device))
+            out.append(decode_jpegs([item.data], device)[0])
         except RuntimeError:
             out.append("")
     return out

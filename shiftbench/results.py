@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from .jpeg import jpeg_backend
 from .suites import Curve, Metric
 
 METRIC_COLUMNS = ["model", "variant", "suite", "metric", "value", "ci_low", "ci_high", "n"]
@@ -119,6 +120,7 @@ def environment(device: torch.device) -> dict:
         "device": str(device),
         "device_name": name or platform.machine(),
         "cpu_threads": torch.get_num_threads(),
+        "jpeg": jpeg_backend(),
         "command": shlex.join(sys.argv),
         "cwd": os.getcwd(),
     }

@@ -19,6 +19,7 @@ from ..corruptions import ALL, BENCHMARK, EXTRA, RANDOM, ReleasedSet, corrupt, s
 from ..corruptions.disk import cell_name
 from ..data import CanvasBatch
 from ..errors import ShiftbenchError
+from ..jpeg import jpeg_round_trip
 from ..stats import rate
 from ..views import Geometry, Views, centre_views, unit_range
 from .base import (
@@ -38,11 +39,7 @@ RELEASE_JPEG_QUALITY = 85
 
 def like_release(x: torch.Tensor) -> torch.Tensor:
     """What the released files went through: truncation to uint8, then JPEG at quality 85."""
-    from torchvision.io import decode_jpeg, encode_jpeg
-
-    images = list((x * 255.0).clamp(0, 255).to(torch.uint8).unbind(0))
-    decoded = decode_jpeg(encode_jpeg(images, quality=RELEASE_JPEG_QUALITY), device=x.device)
-    return torch.stack(decoded).float() / 255.0
+    return jpeg_round_trip(x, RELEASE_JPEG_QUALITY)
 
 
 class CorruptedViews(Views):
