@@ -34,6 +34,16 @@ def warn(message: str) -> None:
 
 
 @contextmanager
+def working(message: str) -> Iterator[None]:
+    """A spinner with `message` on a terminal while the block runs; it leaves no line."""
+    if _quiet() or not stderr.is_terminal:
+        yield
+        return
+    with stderr.status(message):
+        yield
+
+
+@contextmanager
 def progress_bar(total_images: int, description: str) -> Iterator[ProgressCallback]:
     """A rich progress bar over images, showing images/s and views/s; yields the callback."""
     columns = (

@@ -13,7 +13,7 @@ from ..check import load_results
 from ..checkpoint import discard as discard_checkpoint
 from ..comparison import paired_table
 from ..config import DEFAULT_WORKERS, EvalConfig
-from ..console import note, stdout, warn
+from ..console import note, stdout, warn, working
 from ..corruptions import ALL, ReleasedSet, released_images
 from ..data import check_data_root
 from ..errors import ShiftbenchError
@@ -240,10 +240,10 @@ def _released(
     """The released ImageNet-C files under `root`, with the clean images `clean`, as one
     listing labelled for `model`."""
     corruptions = config.corruptions or ALL
-    note(f"listing the ImageNet-C files under {root}" + (f" and {clean}" if clean else ""))
-    return released_images(
-        root, model.num_classes, corruptions, config.severities, config.limit, clean
-    )
+    with working(f"listing the ImageNet-C files under {root}"):
+        return released_images(
+            root, model.num_classes, corruptions, config.severities, config.limit, clean
+        )
 
 
 def compare_specs(
