@@ -84,8 +84,10 @@ def test_parsing_names_and_severities() -> None:
 
 
 def test_on_the_fly_suite_matches_a_naive_loop(tmp_path: Path) -> None:
-    from shiftbench import evaluate
-    from shiftbench.corruptions import corrupt
+    from shiftbench import (
+        corrupt,  # the public name
+        evaluate,
+    )
     from shiftbench.data import load_canvas
     from shiftbench.suites import SUITES
     from shiftbench.views import Geometry

@@ -17,11 +17,10 @@ from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from shiftbench import ShiftbenchError
+from shiftbench import ShiftbenchError, evaluate_imagenet_c
 from shiftbench.checkpoint import PARTIAL
 from shiftbench.cli import app
 from shiftbench.corruptions import ALEXNET_ERRORS, released_images, scan_imagenet_c, score
-from shiftbench.imagenet_c import evaluate_imagenet_c
 from shiftbench.paired import saved_terms
 
 from .helpers import TINY_OPTIONS, LinearProbe, config, wrap, write_folder
