@@ -56,8 +56,9 @@ class ApsPool(nn.Module):
         if self._leader:
             choice = self._leader[0].choice
         else:
-            energy = phases.float().pow(2).sum(dim=(1, 2, 4))  # [n, s, s], component (i, j)
-            choice = energy.flatten(1).argmax(dim=1)
+            # l2 norm of component (i, j): [n, s, s], one fp32 reduction without a squared copy
+            norms = torch.linalg.vector_norm(phases, dim=(1, 2, 4), dtype=torch.float32)
+            choice = norms.flatten(1).argmax(dim=1)
         self.choice = choice
         batch = torch.arange(n, device=x.device)
         return phases.permute(0, 3, 5, 1, 2, 4)[batch, choice // s, choice % s]
