@@ -156,8 +156,13 @@ class ReleasedSet(ImageSet):
             )
         return self.stored_size - input_size
 
+    @property
+    def found_sets(self) -> CorruptedSets:
+        """The sets this listing was made of (none for an empty listing)."""
+        return self.sets if self.sets is not None else CorruptedSets(self.root, {})
+
     def warnings(self) -> list[str]:
-        missing = self.sets.missing if self.sets else []
+        missing = self.found_sets.missing
         if not missing:
             return []
         return [f"ImageNet-C sets not found, left out of the means: {', '.join(missing)}"]
@@ -165,15 +170,15 @@ class ReleasedSet(ImageSet):
     def describe(self) -> dict:
         """The folder's description, with the sets found and missing and which corruptions
         the means cover (those found at all five severities)."""
-        assert self.sets is not None
+        sets = self.found_sets
         found: dict[str, set[int]] = {}
-        for name, severity in self.sets.sets:
+        for name, severity in sets.sets:
             found.setdefault(name, set()).add(severity)
         complete = [n for n, s in found.items() if s == set(SEVERITIES)]
         return {
             **super().describe(),
             "imagenet_c": {
-                **self.sets.describe(),
+                **sets.describe(),
                 "clean": str(self.clean_root) if self.clean_root else None,
                 "stored_size": self.stored_size,
                 "mce_over": [n for n in BENCHMARK if n in complete],
@@ -216,7 +221,7 @@ def released_images(
         cells += [cell] * len(listing.items)
         skipped += [(f"{prefix}/{path}", reason) for path, reason in listing.skipped]
     number = {key: i for i, key in enumerate(sorted(set(keys)))}
-    first = parts[-1][1]
+    first = parts[0][1]
     return ReleasedSet(
         root=sets.root,
         classes=first.classes,
