@@ -135,6 +135,10 @@ def bad_weights(tmp_path: Path) -> list[str]:
         ("unwritable_out", "cannot write to output folder"),
         ("bad_suite", "unknown suite 'nope'"),
         ("bad_radius", "--attack-radius at most 4"),
+        ("unread_passes", "--shift-passes is read by the consistency suite, which is not"),
+        ("unread_attack", "--attack-step is read by the translation suite"),
+        ("unread_severities", "--severities is read by the corruption suite"),
+        ("unread_shift", "--max-shift has no effect with no image suite"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path: Path, case: str, message: str) -> None:
@@ -167,6 +171,14 @@ def test_bad_input_is_one_line(tmp_path: Path, case: str, message: str) -> None:
         args += ["--suite", "clean,nope"]
     elif case == "bad_radius":
         args += ["--suite", "translation", "--attack-radius", "6"]
+    elif case == "unread_passes":
+        args += ["--suite", "clean,diagonal", "--shift-passes", "3"]
+    elif case == "unread_attack":
+        args += ["--attack-step", "2"]
+    elif case == "unread_severities":
+        args += ["--suite", "all", "--severities", "3"]
+    elif case == "unread_shift":
+        args = [a for a in args if a not in ("--data", str(data))] + ["--suite", "filters"]
     assert_clean_failure(run(*args), out, message, case)
 
 

@@ -23,10 +23,12 @@ from shiftbench.cli import app
 from shiftbench.corruptions import ALEXNET_ERRORS, released_images, scan_imagenet_c, score
 from shiftbench.paired import saved_terms
 
-from .helpers import TINY_OPTIONS, LinearProbe, config, wrap, write_folder
+from .helpers import LinearProbe, config, wrap, write_folder
 
 runner = CliRunner()
 RELEASED = {"suites": ("corruption",)}
+# TINY_OPTIONS without --max-shift, which the released files fix (224 - input size)
+TINY = ["--no-pretrained", "--num-classes", "3", "--img-size", "32", "-j", "0"]
 
 
 def make_tree(root: Path, corruptions: tuple[str, ...], severities=range(1, 6), size=48) -> Path:
@@ -157,7 +159,7 @@ def test_chunks_resume_and_batches_change_no_record(tmp_path: Path) -> None:
 
 def _eval_args(root: Path, clean: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "eval", "test_resnet", *TINY_OPTIONS, "--suite", "corruption", "--imagenet-c", str(root),
+        "eval", "test_resnet", *TINY, "--suite", "corruption", "--imagenet-c", str(root),
         "--data", str(clean), "--out", str(out), "--device", "cpu", *extra,
     ]  # fmt: skip
 
@@ -210,7 +212,7 @@ def test_compare_on_the_released_files(tmp_path: Path) -> None:
     out = tmp_path / "cmp"
     done = runner.invoke(
         app,
-        ["compare", "test_resnet", "--antialias", "0,3", *TINY_OPTIONS, "--suite", "corruption",
+        ["compare", "test_resnet", "--antialias", "0,3", *TINY, "--suite", "corruption",
          "--imagenet-c", str(root), "--data", str(clean), "--bootstrap", "200", "--out", str(out)],
     )  # fmt: skip
     assert done.exit_code == 0, done.output
@@ -236,6 +238,7 @@ def test_compare_on_the_released_files(tmp_path: Path) -> None:
         (["--suite", "corruption", "--imagenet-c", ".", "--severities", "6"], "1..5"),
         (["--suite", "corruption", "--imagenet-c", "EMPTY"], "no ImageNet-C images"),
         (["--imagenet-c", "."], "read by --suite corruption"),
+        (["-s", "corruption", "--imagenet-c", ".", "--max-shift", "8"], "no effect with the"),
     ],
 )
 def test_cli_corruption_errors(tmp_path: Path, extra: list[str], message: str) -> None:

@@ -114,9 +114,9 @@ def eval_command(
     limit: Limit = None,
     out: Out = None,
     seed: Seed = 0,
-    max_shift: MaxShift = 32,
-    shift_passes: ShiftPasses = 5,
-    attack_mode: AttackMode = "crop",
+    max_shift: MaxShift = None,
+    shift_passes: ShiftPasses = None,
+    attack_mode: AttackMode = None,
     attack_radius: AttackRadius = None,
     attack_step: AttackStep = None,
     imagenet_c: ImagenetC = None,
@@ -159,7 +159,7 @@ def eval_command(
     --baseline or gates, then check them as `shiftbench check` does (exit 1 on a regression)."""
     with user_errors():
         config = eval_config(
-            parse_suite_names(suite),
+            parse_suite_names(suite), released=imagenet_c is not None,
             max_shift=max_shift, shift_passes=shift_passes, attack_mode=attack_mode,
             attack_radius=attack_radius, attack_step=attack_step, seed=seed, limit=limit,
             batch_size=batch_size, workers=workers, device=device, amp=amp,
@@ -304,9 +304,9 @@ def compare_command(
         int, typer.Option(help="Bootstrap resamples over images for the difference intervals.")
     ] = DEFAULT_RESAMPLES,
     seed: Seed = 0,
-    max_shift: MaxShift = 32,
-    shift_passes: ShiftPasses = 5,
-    attack_mode: AttackMode = "crop",
+    max_shift: MaxShift = None,
+    shift_passes: ShiftPasses = None,
+    attack_mode: AttackMode = None,
     attack_radius: AttackRadius = None,
     attack_step: AttackStep = None,
     corruptions: Corruptions = None,
@@ -337,7 +337,7 @@ def compare_command(
     reference with a paired bootstrap interval and McNemar's exact test."""
     with user_errors():
         config = eval_config(
-            parse_suite_names(suite),
+            parse_suite_names(suite), released=imagenet_c is not None,
             max_shift=max_shift, shift_passes=shift_passes, attack_mode=attack_mode,
             attack_radius=attack_radius, attack_step=attack_step, seed=seed, limit=limit,
             batch_size=batch_size, workers=workers, device=device, amp=amp,

@@ -10,7 +10,7 @@ import typer
 from ..config import EvalConfig
 from ..corruptions import parse_corruptions, parse_severities
 from ..errors import ShiftbenchError
-from ..suites import SUITES
+from ..suites import SUITES, needs_images
 
 
 def triple(text: str | None, option: str) -> tuple[float, float, float] | None:
@@ -132,10 +132,21 @@ Out = Annotated[
     typer.Option("--out", "-o", help="Output folder (default: results/<model>/<UTC timestamp>)."),
 ]
 Seed = Annotated[int, typer.Option(help="Seed of every random shift.")]
-MaxShift = Annotated[int, typer.Option(help="M: canvas = input size + M (256 for 224 models).")]
-ShiftPasses = Annotated[int, typer.Option(help="Consistency pairs per image.")]
+MaxShift = Annotated[
+    int | None,
+    typer.Option(
+        help="M: canvas = input size + M (256 for 224 models); default 32.", show_default=False
+    ),
+]
+ShiftPasses = Annotated[
+    int | None, typer.Option(help="Consistency pairs per image; default 5.", show_default=False)
+]
 AttackMode = Annotated[
-    str, typer.Option(help="translation: crop (inside canvas) or pad (black border).")
+    str | None,
+    typer.Option(
+        help="translation: crop (inside the canvas, the default) or pad (black border).",
+        show_default=False,
+    ),
 ]
 AttackRadius = Annotated[
     int | None,
@@ -226,12 +237,25 @@ def output_folder(out: Path | None, resume: Path | None, default: Path) -> tuple
     return (out if out is not None else default), False
 
 
+# Options read by one suite only: passing one without its suite is an error, not a no-op.
+SUITE_OPTIONS = {
+    "--shift-passes": "consistency",
+    "--attack-mode": "translation",
+    "--attack-radius": "translation",
+    "--attack-step": "translation",
+    "--corruptions": "corruption",
+    "--severities": "corruption",
+    "--jpeg-like-release": "corruption",
+}
+
+
 def eval_config(
     suites: tuple[str, ...],
     *,
-    max_shift: int,
-    shift_passes: int,
-    attack_mode: str,
+    released: bool = False,
+    max_shift: int | None,
+    shift_passes: int | None,
+    attack_mode: str | None,
     attack_radius: int | None,
     attack_step: int | None,
     seed: int,
@@ -248,12 +272,28 @@ def eval_config(
     chunk_size: int,
     decode: str,
 ) -> EvalConfig:
-    """The evaluation settings from the command's options."""
+    """The evaluation settings from the command's options (`released`: on the released
+    ImageNet-C files). An option that no selected suite reads is refused; options left out
+    take EvalConfig's defaults."""
+    given = {
+        "--shift-passes": shift_passes is not None,
+        "--attack-mode": attack_mode is not None,
+        "--attack-radius": attack_radius is not None,
+        "--attack-step": attack_step is not None,
+        "--corruptions": corruptions is not None,
+        "--severities": severities is not None,
+        "--jpeg-like-release": jpeg_like_release,
+    }
+    for option, suite in SUITE_OPTIONS.items():
+        if given[option] and suite not in suites:
+            raise ShiftbenchError(f"{option} is read by the {suite} suite, which is not selected")
+    if max_shift is not None and (released or not needs_images(suites)):
+        where = "the released ImageNet-C files" if released else "no image suite"
+        raise ShiftbenchError(f"--max-shift has no effect with {where}: leave it out")
+    shifts = {"max_shift": max_shift, "shift_passes": shift_passes, "attack_mode": attack_mode}
     return EvalConfig(
         suites=suites,
-        max_shift=max_shift,
-        shift_passes=shift_passes,
-        attack_mode=attack_mode,
+        **{key: value for key, value in shifts.items() if value is not None},
         attack_radius=attack_radius,
         attack_step=attack_step,
         seed=seed,
