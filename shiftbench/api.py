@@ -267,10 +267,12 @@ def _announce(
 def _check_coverage(
     records: dict[str, torch.Tensor], images: ImageSet, skipped: list[tuple[str, str]]
 ) -> None:
-    """Every selected image was evaluated exactly once, or counted as unreadable."""
+    """Every selected image was evaluated exactly once, or counted as unreadable, and the
+    images read can give the metrics (`ImageSet.check_evaluated`)."""
     if not records:
         raise ShiftbenchError(f"none of the {len(images.items)} images could be read")
     index = records["index"]
+    images.check_evaluated(index)
     expected = {item.index for item in images.items} - _skipped_indices(images, skipped)
     if index.numel() != len(expected) or set(index.tolist()) != expected:
         raise ShiftbenchError(

@@ -64,6 +64,9 @@ class ImageSet:
         """What a user should hear about this selection before it is evaluated."""
         return []
 
+    def check_evaluated(self, indices: torch.Tensor) -> None:
+        """Refuse a pass whose evaluated images (`indices`) cannot give the metrics."""
+
 
 def _imagenet_synsets(num_classes: int) -> tuple[str, list[str]] | None:
     from timm.data import ImageNetInfo

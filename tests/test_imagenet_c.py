@@ -281,3 +281,11 @@ def test_released_files_results_of_two_models_are_comparable(tmp_path: Path) -> 
         for s in (0, 1)
     ]
     assert mismatches(runs[0].to_json(), runs[1].to_json()) == []
+
+
+def test_an_unreadable_set_is_an_error_not_a_gap_in_the_means(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "c", ("fog",), severities=(1, 2), size=24)
+    for file in (root / "fog" / "2").rglob("*.png"):
+        file.write_bytes(b"not a png")
+    with pytest.raises(ShiftbenchError, match="none of the images of fog/2 could be read"):
+        evaluate_imagenet_c(wrap(LinearProbe(16, 3), 16), root, config(**RELEASED), stored_size=24)

@@ -167,6 +167,15 @@ class ReleasedSet(ImageSet):
             return []
         return [f"ImageNet-C sets not found, left out of the means: {', '.join(missing)}"]
 
+    def check_evaluated(self, indices: torch.Tensor) -> None:
+        """Every set needs a readable image: an unreadable set is an error, not a
+        corruption quietly left out of the means."""
+        unread = sorted(set(self.cell.tolist()) - set(self.cell[indices].tolist()))
+        if unread:
+            name, severity = cell_name(unread[0])
+            where = CLEAN_FOLDER if unread[0] == 0 else f"{name}/{severity}"
+            raise ShiftbenchError(f"none of the images of {where} could be read")
+
     def describe(self) -> dict:
         """The folder's description, with the sets found and missing and which corruptions
         the means cover (those found at all five severities)."""
