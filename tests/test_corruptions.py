@@ -69,6 +69,16 @@ def test_incomplete_corruptions_are_left_out_and_extras_kept_apart() -> None:
     assert scores.incomplete == ["snow"] and "snow" not in scores.ce
     assert scores.mce == pytest.approx(scores.ce["contrast"])  # saturate is not in mCE
     assert scores.extra_mean_error == pytest.approx(0.3)
+    assert scores.mean_error == pytest.approx(0.4)  # contrast alone: snow is incomplete
+
+
+def test_mean_error_is_the_plain_mean_over_corruptions_and_severities() -> None:
+    # RobustBench's ImageNet-C accuracy is 100 minus this mean
+    errors = {
+        "fog": dict(zip(range(1, 6), (0.1, 0.2, 0.3, 0.4, 0.5), strict=True)),
+        "contrast": dict(zip(range(1, 6), (0.2, 0.2, 0.2, 0.2, 0.7), strict=True)),
+    }
+    assert score(errors).mean_error == pytest.approx((1.5 + 1.5) / 10)
 
 
 def test_parsing_names_and_severities() -> None:

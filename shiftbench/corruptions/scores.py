@@ -2,8 +2,10 @@
 
 CE_c = sum_s E(c, s) / sum_s E_AlexNet(c, s); mCE = mean of CE_c over the 15 benchmark
 corruptions. Relative CE_c = sum_s (E(c, s) - E_clean) / sum_s (E_AlexNet(c, s) -
-E_AlexNet_clean). Errors are fractions; sums run over the severities measured, and only
-corruptions with all five severities enter the means.
+E_AlexNet_clean). The plain mean error over the benchmark corruptions and severities is
+what RobustBench reports (as 100 minus it, its ImageNet-C accuracy). Errors are fractions;
+sums run over the severities measured, and only corruptions with all five severities enter
+the means.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class CorruptionScores:
     relative_ce: dict[str, float] = field(default_factory=dict)
     mce: float | None = None
     relative_mce: float | None = None
+    mean_error: float | None = None
     extra_mean_error: float | None = None
     incomplete: list[str] = field(default_factory=list)
 
@@ -42,7 +45,7 @@ def score(
     errors: dict[str, dict[int, float]], clean_error: float | None = None
 ) -> CorruptionScores:
     """CE, mCE (over complete benchmark corruptions), relative forms when the clean error is
-    known, and the mean error over the complete extra corruptions."""
+    known, and the plain mean errors over the complete benchmark and extra corruptions."""
     scores = CorruptionScores()
     for name, by_severity in errors.items():
         if set(by_severity) != set(SEVERITIES):
@@ -54,11 +57,15 @@ def score(
     benchmark = [n for n in BENCHMARK if n in scores.ce]
     if benchmark:
         scores.mce = sum(scores.ce[n] for n in benchmark) / len(benchmark)
+        scores.mean_error = _mean_error(errors, benchmark)
         if clean_error is not None:
             scores.relative_mce = sum(scores.relative_ce[n] for n in benchmark) / len(benchmark)
     extra = [n for n in EXTRA if n in scores.ce]
     if extra:
-        scores.extra_mean_error = sum(
-            sum(errors[n].values()) / len(SEVERITIES) for n in extra
-        ) / len(extra)
+        scores.extra_mean_error = _mean_error(errors, extra)
     return scores
+
+
+def _mean_error(errors: dict[str, dict[int, float]], names: list[str]) -> float:
+    """The mean of E(c, s) over corruptions `names` and their five severities."""
+    return sum(sum(errors[n].values()) / len(SEVERITIES) for n in names) / len(names)

@@ -238,7 +238,7 @@ def error_terms(
     scores = score(errors, clean_error)  # type: ignore[arg-type]
     terms = {f"ce.{n}": v for n, v in scores.ce.items()}
     terms |= {f"relative_ce.{n}": v for n, v in scores.relative_ce.items()}
-    for name in ("mce", "relative_mce"):
+    for name in ("mce", "relative_mce", "mean_error"):
         if getattr(scores, name) is not None:
             terms[name] = getattr(scores, name)
     if scores.extra_mean_error is not None:
@@ -287,6 +287,8 @@ def corruption_metrics(
         metrics.append(point("mce", scores.mce, benchmark_n))
     if scores.relative_mce is not None:
         metrics.append(point("relative_mce", scores.relative_mce, benchmark_n))
+    if scores.mean_error is not None:
+        metrics.append(point("mean_error", scores.mean_error, benchmark_n))
     if scores.extra_mean_error is not None:
         extra_n = sum(count[n] for n in scores.ce if n in EXTRA)
         metrics.append(point("extra_error", scores.extra_mean_error, extra_n))
