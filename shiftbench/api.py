@@ -16,7 +16,7 @@ from .checkpoint import discard as discard_checkpoint
 from .config import EvalConfig
 from .console import note, progress_bar, warn
 from .corruptions import ReleasedSet
-from .data import ImageSet, scan_image_folder
+from .data import ImageSet, scan_image_folder, selected_images
 from .distributed import World, current_world, gather_to_main, shard
 from .engine import Lane, merge_records, resolve_device, run_pass
 from .errors import ShiftbenchError
@@ -152,7 +152,7 @@ def _image_pass(
     images = (
         data
         if isinstance(data, ImageSet)
-        else scan_image_folder(data, first.num_classes, config.limit)
+        else scan_image_folder(data, first.num_classes, config.limit, selected_images(config))
     )
 
     def make_suites() -> list[Suite]:

@@ -132,6 +132,9 @@ def mismatches(current: dict, baseline: dict) -> list[str]:
         a, b = current["data"].get(key), baseline["data"].get(key)
         if a != b:
             found.append(f"data.{key}: {b} -> {a}")
+    lists = [(r["data"].get("image_list") or {}).get("sha256") for r in (baseline, current)]
+    if lists[0] != lists[1]:
+        found.append(f"data.image_list: {lists[0] or 'none'} -> {lists[1] or 'none'}")
     for key in ("input_size", "interpolation", "mean", "std"):
         a = current["model"]["preprocess"].get(key)
         b = baseline["model"]["preprocess"].get(key)

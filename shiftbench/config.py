@@ -27,7 +27,8 @@ class EvalConfig:
     `attack_radius`/`attack_step` left as None take the suite defaults for `attack_mode`;
     `corruptions` None takes every corruption available (on the fly, or on disk).
     `chunk_size` images make a chunk: the unit of checkpoints and of the shares of
-    torchrun processes.
+    torchrun processes. `image_list` is a file naming the images to evaluate (paths
+    relative to the data root, one per line); `limit` applies after it.
     """
 
     suites: tuple[str, ...] = DEFAULT_SUITES
@@ -38,6 +39,7 @@ class EvalConfig:
     attack_step: int | None = None
     seed: int = 0
     limit: int | None = None
+    image_list: str | None = None
     batch_size: int | str = 64
     workers: int = DEFAULT_WORKERS
     device: str = "auto"

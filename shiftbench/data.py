@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from .config import EvalConfig
 from .errors import ShiftbenchError
 
 IMAGE_EXTENSIONS = frozenset(
@@ -32,6 +34,40 @@ class ImageItem:
     resize: int | None = None
 
 
+@dataclass(frozen=True)
+class ImageList:
+    """Paths relative to an image-folder root (`<class>/<file>`, as RobustBench's
+    imagenet_test_image_ids.txt lists them) that select the images to evaluate."""
+
+    path: str
+    paths: frozenset[str]
+    sha256: str
+
+    def describe(self) -> dict:
+        """The JSON-ready description recorded in results.json."""
+        return {"path": self.path, "sha256": self.sha256, "images": len(self.paths)}
+
+
+def read_image_list(path: str | Path) -> ImageList:
+    """The first field of every line of `path` that is neither blank nor a # comment."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ShiftbenchError(f"cannot read the image list {path}: {exc.strerror or exc}") from None
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    paths = frozenset(
+        line.split()[0] for line in lines if line.strip() and not line.lstrip().startswith("#")
+    )
+    if not paths:
+        raise ShiftbenchError(f"the image list {path} names no image")
+    return ImageList(str(path), paths, hashlib.sha256(data).hexdigest())
+
+
+def selected_images(config: EvalConfig) -> ImageList | None:
+    """The image list `config` names, read; None when it names none."""
+    return read_image_list(config.image_list) if config.image_list else None
+
+
 @dataclass
 class ImageSet:
     """The images of one folder tree selected for evaluation, with their labels."""
@@ -43,6 +79,7 @@ class ImageSet:
     found: int
     skipped: list[tuple[str, str]] = field(default_factory=list)
     limit: int | None = None
+    image_list: ImageList | None = None
 
     def describe(self) -> dict:
         """The JSON-ready description recorded in results.json."""
@@ -53,6 +90,7 @@ class ImageSet:
             "images_found": self.found,
             "images_selected": len(self.items),
             "limit": self.limit,
+            "image_list": self.image_list.describe() if self.image_list else None,
             "skipped_at_scan": [{"path": p, "reason": r} for p, r in self.skipped],
         }
 
@@ -118,11 +156,18 @@ def check_data_root(root: str | Path) -> Path:
     return root
 
 
-def scan_image_folder(root: str | Path, num_classes: int, limit: int | None = None) -> ImageSet:
+def scan_image_folder(
+    root: str | Path,
+    num_classes: int,
+    limit: int | None = None,
+    image_list: ImageList | None = None,
+) -> ImageSet:
     """List an image-folder tree (one sub-folder per class) and label it for a model.
 
     Files without an image extension are skipped and counted; hidden files are ignored.
-    `limit` keeps `limit` images evenly spread over the sorted listing.
+    `image_list` keeps the images it names (each must be there); `limit` then keeps
+    `limit` images evenly spread over the sorted listing. Images keep their position in
+    the full listing as their index, so their random draws do not depend on the selection.
     """
     root = check_data_root(root)
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -144,9 +189,19 @@ def scan_image_folder(root: str | Path, num_classes: int, limit: int | None = No
         raise ShiftbenchError(f"no images found under {root}")
     if limit is not None and limit < 1:
         raise ShiftbenchError("--limit must be at least 1")
-    positions = subset_positions(len(listed), limit) if limit else range(len(listed))
+    positions = list(range(len(listed)))
+    if image_list is not None:
+        positions = [i for i in positions if listed[i][0] in image_list.paths]
+        absent = image_list.paths - {listed[i][0] for i in positions}
+        if absent:
+            raise ShiftbenchError(
+                f"{len(absent)} images of the list {image_list.path} are not under {root}, "
+                f"e.g. {min(absent)}"
+            )
+    if limit:
+        positions = [positions[p] for p in subset_positions(len(positions), limit)]
     items = [ImageItem(i, listed[i][0], listed[i][1]) for i in positions]
-    return ImageSet(root, classes, label_map, items, len(listed), skipped, limit)
+    return ImageSet(root, classes, label_map, items, len(listed), skipped, limit, image_list)
 
 
 def load_canvas(

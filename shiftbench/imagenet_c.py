@@ -8,6 +8,7 @@ from .api import evaluate
 from .config import EvalConfig
 from .corruptions import ALL, released_images
 from .corruptions.disk import STORED_SIZE
+from .data import selected_images
 from .models import LoadedModel
 from .results import EvalResult
 
@@ -40,5 +41,6 @@ def evaluate_imagenet_c(
         config.limit,
         clean_data,
         stored_size,
+        selected_images(config),
     )
     return evaluate(model, images, config, verbose, checkpoint=checkpoint, resume=resume)

@@ -110,3 +110,44 @@ def test_unreadable_images_are_reported_not_fatal(tmp_path: Path) -> None:
     assert batch.skipped[0][1].startswith("unreadable")
     kept = batch.indices.tolist()
     assert batch.draws["suite"].tolist() == [[i, -i] for i in kept]
+
+
+def test_an_image_list_selects_images_and_keeps_their_indices(tmp_path: Path) -> None:
+    from shiftbench.data import read_image_list
+
+    root = write_folder(tmp_path / "data", per_class=4)
+    listing = tmp_path / "ids.txt"
+    listing.write_text("# RobustBench style\nclass_2/img_1.png\n\nclass_0/img_3.png 0\n")
+    chosen = read_image_list(listing)
+    images = scan_image_folder(root, 3, image_list=chosen)
+    assert [(i.index, i.path) for i in images.items] == [
+        (3, "class_0/img_3.png"),
+        (9, "class_2/img_1.png"),
+    ]  # positions in the full listing: the same random draws as in a full run
+    assert images.describe()["image_list"]["images"] == 2
+    assert len(scan_image_folder(root, 3, limit=1, image_list=chosen).items) == 1
+    listing.write_text("class_0/img_3.png\nclass_1/nope.png\n")
+    with pytest.raises(ShiftbenchError, match=r"1 images of the list .* are not under"):
+        scan_image_folder(root, 3, image_list=read_image_list(listing))
+    listing.write_text("# nothing\n")
+    with pytest.raises(ShiftbenchError, match="names no image"):
+        read_image_list(listing)
+
+
+def test_a_listed_image_gets_the_records_it_gets_in_a_full_run(tmp_path: Path) -> None:
+    from shiftbench import evaluate
+
+    from .helpers import LinearProbe, config, wrap
+
+    root = write_folder(tmp_path / "data", per_class=3)
+    listing = tmp_path / "ids.txt"
+    listing.write_text("class_1/img_2.png\nclass_2/img_0.png\n")
+    model = wrap(LinearProbe(16, 3), 16)
+    settings = {"suites": ("consistency", "diagonal")}
+    full = evaluate(model, root, config(**settings))
+    some = evaluate(model, root, config(**settings, image_list=str(listing)))
+    assert some.records["index"].tolist() == [5, 6]
+    rows = torch.isin(full.records["index"], some.records["index"])
+    for key, value in some.records.items():
+        assert torch.equal(value, full.records[key][rows]), key
+    assert some.data["image_list"]["images"] == 2

@@ -289,3 +289,21 @@ def test_an_unreadable_set_is_an_error_not_a_gap_in_the_means(tmp_path: Path) ->
         file.write_bytes(b"not a png")
     with pytest.raises(ShiftbenchError, match="none of the images of fog/2 could be read"):
         evaluate_imagenet_c(wrap(LinearProbe(16, 3), 16), root, config(**RELEASED), stored_size=24)
+
+
+def test_an_image_list_keeps_the_same_images_in_every_set(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "c", ("fog",), severities=(1, 2), size=40)
+    clean = write_folder(tmp_path / "clean", per_class=2, size=(40, 40))
+    listing = tmp_path / "ids.txt"
+    listing.write_text("class_0/img_1.png\nclass_2/img_0.png\n")
+    out = tmp_path / "out"
+    done = runner.invoke(app, _eval_args(root, clean, out, "--image-list", str(listing)))
+    assert done.exit_code == 0, done.output
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["data"]["images_evaluated"] == 6  # 2 listed images x (clean + 2 sets)
+    assert saved["config"]["image_list"] == str(listing)
+    whole = tmp_path / "whole"
+    assert runner.invoke(app, _eval_args(root, clean, whole)).exit_code == 0
+    mixed = runner.invoke(app, ["check", str(out), "--baseline", str(whole),
+                                "--max-drop", "corruption.error.fog.1=1"])  # fmt: skip
+    assert mixed.exit_code == 2 and "data.image_list" in mixed.output

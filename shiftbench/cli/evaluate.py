@@ -15,7 +15,7 @@ from ..comparison import paired_table
 from ..config import DEFAULT_WORKERS, EvalConfig
 from ..console import note, stdout, warn, working
 from ..corruptions import ALL, ReleasedSet, released_images
-from ..data import check_data_root
+from ..data import check_data_root, selected_images
 from ..errors import ShiftbenchError
 from ..models import LoadedModel, load_model
 from ..paired import DEFAULT_RESAMPLES
@@ -60,6 +60,7 @@ from .options import (
     Data,
     Decode,
     Device,
+    ImageListOption,
     ImagenetC,
     ImgSize,
     Interpolation,
@@ -112,6 +113,7 @@ def eval_command(
     data: Data = None,
     suite: SuiteNames = DEFAULT_SUITE,
     limit: Limit = None,
+    image_list: ImageListOption = None,
     out: Out = None,
     seed: Seed = 0,
     max_shift: MaxShift = None,
@@ -162,6 +164,7 @@ def eval_command(
             parse_suite_names(suite), released=imagenet_c is not None,
             max_shift=max_shift, shift_passes=shift_passes, attack_mode=attack_mode,
             attack_radius=attack_radius, attack_step=attack_step, seed=seed, limit=limit,
+            image_list=image_list,
             batch_size=batch_size, workers=workers, device=device, amp=amp,
             channels_last=channels_last, compile_model=compile_model, corruptions=corruptions,
             severities=severities, jpeg_like_release=jpeg_like_release, chunk_size=chunk_size,
@@ -242,8 +245,9 @@ def _released(
     corruptions = config.corruptions or ALL
     with working(f"listing the ImageNet-C files under {root}"):
         return released_images(
-            root, model.num_classes, corruptions, config.severities, config.limit, clean
-        )
+            root, model.num_classes, corruptions, config.severities, config.limit, clean,
+            image_list=selected_images(config),
+        )  # fmt: skip
 
 
 def compare_specs(
@@ -294,6 +298,7 @@ def compare_command(
     imagenet_c: ImagenetC = None,
     suite: SuiteNames = DEFAULT_SUITE,
     limit: Limit = None,
+    image_list: ImageListOption = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -340,6 +345,7 @@ def compare_command(
             parse_suite_names(suite), released=imagenet_c is not None,
             max_shift=max_shift, shift_passes=shift_passes, attack_mode=attack_mode,
             attack_radius=attack_radius, attack_step=attack_step, seed=seed, limit=limit,
+            image_list=image_list,
             batch_size=batch_size, workers=workers, device=device, amp=amp,
             channels_last=channels_last, compile_model=compile_model, corruptions=corruptions,
             severities=severities, jpeg_like_release=jpeg_like_release, chunk_size=chunk_size,

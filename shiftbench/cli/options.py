@@ -9,6 +9,7 @@ import typer
 
 from ..config import EvalConfig
 from ..corruptions import parse_corruptions, parse_severities
+from ..data import read_image_list
 from ..errors import ShiftbenchError
 from ..suites import SUITES, needs_images
 
@@ -120,6 +121,15 @@ ImagenetC = Annotated[
     typer.Option(
         help="Released ImageNet-C root (<root>/<corruption>/<severity>/<synset>/<image>), "
         "read by --suite corruption."
+    ),
+]
+ImageListOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--image-list",
+        help="Evaluate only the images this file names, one path relative to the data root "
+        "per line (e.g. RobustBench's imagenet_test_image_ids.txt); with --imagenet-c, in "
+        "every set. --limit applies after it.",
     ),
 ]
 SuiteNames = Annotated[str, typer.Option("--suite", "-s", help=SUITE_HELP)]
@@ -260,6 +270,7 @@ def eval_config(
     attack_step: int | None,
     seed: int,
     limit: int | None,
+    image_list: Path | None,
     batch_size: str,
     workers: int,
     device: str,
@@ -290,6 +301,8 @@ def eval_config(
     if max_shift is not None and (released or not needs_images(suites)):
         where = "the released ImageNet-C files" if released else "no image suite"
         raise ShiftbenchError(f"--max-shift has no effect with {where}: leave it out")
+    if image_list is not None:
+        read_image_list(image_list)  # a bad list is refused before any model is loaded
     shifts = {"max_shift": max_shift, "shift_passes": shift_passes, "attack_mode": attack_mode}
     return EvalConfig(
         suites=suites,
@@ -298,6 +311,7 @@ def eval_config(
         attack_step=attack_step,
         seed=seed,
         limit=limit,
+        image_list=str(image_list) if image_list is not None else None,
         batch_size=parse_batch_size(batch_size),
         workers=workers,
         device=device,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..data import ImageItem, ImageSet, scan_image_folder
+from ..data import ImageItem, ImageList, ImageSet, scan_image_folder
 from ..errors import ShiftbenchError
 from .tables import ALL, BENCHMARK, SEVERITIES
 
@@ -204,20 +204,23 @@ def released_images(
     limit: int | None = None,
     clean: str | Path | None = None,
     stored_size: int = STORED_SIZE,
+    image_list: ImageList | None = None,
 ) -> ReleasedSet:
     """One listing of the ImageNet-C sets asked for (and of the clean images `clean`),
-    labelled for a model with `num_classes` outputs. `limit` keeps that many images of each
-    set, evenly spread (the same base images in every complete set). Corrupted images are
-    used as stored (an image of another size is brought to `stored_size` by Resize +
-    CenterCrop); clean ones get Resize(256) + CenterCrop(224), how the corrupted ones were
-    made (scaled with `stored_size`)."""
+    labelled for a model with `num_classes` outputs. `image_list` keeps the images it names
+    in every set (paths `<synset>/<file>`, e.g. RobustBench's 5000); `limit` keeps that many
+    images of each set, evenly spread (the same base images in every complete set).
+    Corrupted images are used as stored (an image of another size is brought to
+    `stored_size` by Resize + CenterCrop); clean ones get Resize(256) + CenterCrop(224), how
+    the corrupted ones were made (scaled with `stored_size`)."""
     sets = scan_imagenet_c(root, corruptions, severities)
     parts: list[tuple[str, ImageSet, int | None, int]] = []
     if clean is not None:
         resize = round(stored_size * CLEAN_RESIZE / STORED_SIZE)
-        parts.append((CLEAN_FOLDER, scan_image_folder(clean, num_classes, limit), resize, 0))
+        listing = scan_image_folder(clean, num_classes, limit, image_list)
+        parts.append((CLEAN_FOLDER, listing, resize, 0))
     for (name, severity), folder in sets.sets.items():
-        listing = scan_image_folder(folder, num_classes, limit)
+        listing = scan_image_folder(folder, num_classes, limit, image_list)
         parts.append((f"{name}/{severity}", listing, None, cell_id(name, severity)))
     items: list[ImageItem] = []
     cells: list[int] = []
@@ -239,6 +242,7 @@ def released_images(
         found=sum(listing.found for _, listing, _, _ in parts),
         skipped=skipped,
         limit=limit,
+        image_list=image_list,
         sets=sets,
         clean_root=Path(clean) if clean is not None else None,
         stored_size=stored_size,
