@@ -237,3 +237,10 @@ def test_random_initialised_models_repeat_with_the_seed(folder: Path, tmp_path: 
         runs.append(load_file(str(out / "records.safetensors")))
     for key, value in runs[0].items():
         assert torch.equal(value, runs[1][key]), key
+
+
+def test_help_keeps_placeholders_in_angle_brackets() -> None:
+    """The help renders as markdown, where a bare <name> is an HTML tag and vanishes."""
+    shown = runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "200"}).output
+    assert "<root>/<corruption>/<severity>/<synset>/<image>" in shown
+    assert "results/<model>/<UTC timestamp>" in shown

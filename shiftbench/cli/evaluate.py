@@ -302,7 +302,7 @@ def compare_command(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Output folder (default: results/compare/<UTC timestamp>)."
+            "--out", "-o", help="Output folder (default: `results/compare/<UTC timestamp>`)."
         ),
     ] = None,
     bootstrap: Annotated[

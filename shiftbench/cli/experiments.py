@@ -106,7 +106,7 @@ def train_command(
     device: Device = "auto",
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Output folder (default: results/train_<arch>/<time>)."),
+        typer.Option("--out", "-o", help="Output folder (default: `results/train_<arch>/<time>`)."),
     ] = None,
 ) -> None:
     """Train a baseline and its anti-aliased twins together (the paper's CIFAR-10 runs) and

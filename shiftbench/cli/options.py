@@ -119,7 +119,7 @@ Data = Annotated[
 ImagenetC = Annotated[
     Path | None,
     typer.Option(
-        help="Released ImageNet-C root (<root>/<corruption>/<severity>/<synset>/<image>), "
+        help="Released ImageNet-C root (`<root>/<corruption>/<severity>/<synset>/<image>`), "
         "read by --suite corruption."
     ),
 ]
@@ -139,7 +139,7 @@ Limit = Annotated[
 ]
 Out = Annotated[
     Path | None,
-    typer.Option("--out", "-o", help="Output folder (default: results/<model>/<UTC timestamp>)."),
+    typer.Option("--out", "-o", help="Output folder (default: `results/<model>/<UTC timestamp>`)."),
 ]
 Seed = Annotated[int, typer.Option(help="Seed of every random shift.")]
 MaxShift = Annotated[
