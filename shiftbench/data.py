@@ -22,7 +22,7 @@ IMAGE_EXTENSIONS = frozenset(
 _SYNSET = re.compile(r"^n\d{8}$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a listing can hold millions
 class ImageItem:
     """One image: `index` is its position in the full sorted listing (its id for seeds).
     `resize` is the side its shorter side is resized to before the centre crop to the
