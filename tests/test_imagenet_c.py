@@ -307,3 +307,14 @@ def test_an_image_list_keeps_the_same_images_in_every_set(tmp_path: Path) -> Non
     mixed = runner.invoke(app, ["check", str(out), "--baseline", str(whole),
                                 "--max-drop", "corruption.error.fog.1=1"])  # fmt: skip
     assert mixed.exit_code == 2 and "data.image_list" in mixed.output
+
+
+def test_an_unreadable_file_is_skipped_counted_and_named(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "c", ("fog",), severities=(1, 2), size=24)
+    (root / "fog" / "1" / "class_1" / "img_0.png").write_bytes(b"not a png")
+    result = evaluate_imagenet_c(
+        wrap(LinearProbe(16, 3), 16), root, config(**RELEASED), stored_size=24
+    )
+    assert [path for path, _ in result.skipped] == ["fog/1/class_1/img_0.png"]
+    assert result.data["images_evaluated"] == 11
+    assert result.metric("corruption.error.fog.1").n == 5
