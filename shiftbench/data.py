@@ -195,7 +195,7 @@ def scan_image_folder(
         absent = image_list.paths - {listed[i][0] for i in positions}
         if absent:
             raise ShiftbenchError(
-                f"{len(absent)} images of the list {image_list.path} are not under {root}, "
+                f"the list {image_list.path} names {len(absent)} image(s) not under {root}, "
                 f"e.g. {min(absent)}"
             )
     if limit:
