@@ -13,7 +13,7 @@ import torch
 from ..config import EvalConfig
 from ..data import CanvasBatch
 from ..errors import ShiftbenchError
-from ..stats import Estimate
+from ..stats import Estimate, rate
 from ..views import Geometry, Views
 
 Run = Generator[Views, torch.Tensor, None]
@@ -196,3 +196,21 @@ class Suite(ABC):
         """All rows kept so far, concatenated per field on the CPU, in the order kept,
         with the image index of each row under "index"."""
         return {key: torch.cat(parts).cpu() for key, parts in self._records.items()}
+
+
+class PairSuite(Suite):
+    """A suite that scores pairs of views of an image: records `agree` (the pair's top-1
+    predictions are equal) and `correct` (each view's top-1 hit), summarised as the
+    consistency (% of agreeing pairs) and the top-1 accuracy over all its views."""
+
+    def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
+        return [
+            percent(self.name, "consistency", rate(records["agree"])),
+            percent(self.name, "top1", rate(records["correct"])),
+        ], []
+
+    def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
+        return {
+            "consistency": per_image_rate(records["agree"]),
+            "top1": per_image_rate(records["correct"]),
+        }

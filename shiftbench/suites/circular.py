@@ -5,12 +5,11 @@ from __future__ import annotations
 import torch
 
 from ..data import CanvasBatch
-from ..stats import rate
 from ..views import roll_views
-from .base import Curve, Metric, PerImage, Run, Suite, classify, per_image_rate, percent
+from .base import PairSuite, Run, classify
 
 
-class CircularSuite(Suite):
+class CircularSuite(PairSuite):
     """Per image, two circular shifts (dy, dx) uniform in -M..M-1 of the centre window."""
 
     name = "circular"
@@ -43,15 +42,3 @@ class CircularSuite(Suite):
             agree=pred[:, 0] == pred[:, 1],
             correct=scored.correct1.view(count, 2),
         )
-
-    def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
-        return [
-            percent(self.name, "consistency", rate(records["agree"])),
-            percent(self.name, "top1", rate(records["correct"])),
-        ], []
-
-    def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
-        return {
-            "consistency": per_image_rate(records["agree"]),
-            "top1": per_image_rate(records["correct"]),
-        }

@@ -6,12 +6,11 @@ import torch
 
 from ..config import EvalConfig
 from ..data import CanvasBatch
-from ..stats import rate
 from ..views import Geometry, crop_views
-from .base import Curve, Metric, PerImage, Run, Suite, classify, per_image_rate, percent
+from .base import PairSuite, Run, classify
 
 
-class ConsistencySuite(Suite):
+class ConsistencySuite(PairSuite):
     """Per image and pass, two windows at offsets uniform in 0..M-1 per axis; % same top-1."""
 
     name = "consistency"
@@ -47,15 +46,3 @@ class ConsistencySuite(Suite):
             agree=pred[..., 0] == pred[..., 1],
             correct=scored.correct1.view(count, self.passes, 2),
         )
-
-    def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
-        return [
-            percent(self.name, "consistency", rate(records["agree"])),
-            percent(self.name, "top1", rate(records["correct"])),
-        ], []
-
-    def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
-        return {
-            "consistency": per_image_rate(records["agree"]),
-            "top1": per_image_rate(records["correct"]),
-        }
