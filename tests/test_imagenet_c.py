@@ -318,3 +318,13 @@ def test_an_unreadable_file_is_skipped_counted_and_named(tmp_path: Path) -> None
     assert [path for path, _ in result.skipped] == ["fog/1/class_1/img_0.png"]
     assert result.data["images_evaluated"] == 11
     assert result.metric("corruption.error.fog.1").n == 5
+
+
+def test_a_set_with_fewer_images_is_reported(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "c", ("fog",), severities=(1, 2, 3), size=24)
+    (root / "fog" / "2" / "class_0" / "img_1.png").unlink()
+    images = released_images(root, 3, ("fog",), (1, 2, 3))
+    assert images.images_per_set() == {"fog/1": 6, "fog/2": 5, "fog/3": 6}
+    [warning] = images.warnings()
+    assert "sets differ in size: most hold 6 images, fog/2 5" in warning
+    assert images.describe()["imagenet_c"]["images_per_set"]["fog/2"] == 5

@@ -9,6 +9,7 @@ image (`<synset>/<file stem>`, the validation image it was made from).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,11 +162,30 @@ class ReleasedSet(ImageSet):
         """The sets this listing was made of (none for an empty listing)."""
         return self.sets if self.sets is not None else CorruptedSets(self.root, {})
 
+    def images_per_set(self) -> dict[str, int]:
+        """How many images each set (and the clean folder) contributes, by `<c>/<s>`."""
+        counts = torch.bincount(self.cell, minlength=1).tolist()
+        out = {}
+        for number, count in enumerate(counts):
+            if count:
+                name, severity = cell_name(number)
+                out[CLEAN_FOLDER if number == 0 else f"{name}/{severity}"] = count
+        return out
+
     def warnings(self) -> list[str]:
+        out = []
         missing = self.found_sets.missing
-        if not missing:
-            return []
-        return [f"ImageNet-C sets not found, left out of the means: {', '.join(missing)}"]
+        if missing:
+            out.append(f"ImageNet-C sets not found, left out of the means: {', '.join(missing)}")
+        counts = self.images_per_set()
+        usual = Counter(counts.values()).most_common(1)[0][0]
+        odd = [f"{name} {count}" for name, count in counts.items() if count != usual]
+        if odd:
+            out.append(
+                f"sets differ in size: most hold {usual} images, {', '.join(odd)} (a partly "
+                "extracted archive?); each set's error is over its own images"
+            )
+        return out
 
     def check_evaluated(self, indices: torch.Tensor) -> None:
         """Every set needs a readable image: an unreadable set is an error, not a
@@ -189,6 +209,7 @@ class ReleasedSet(ImageSet):
             "imagenet_c": {
                 **sets.describe(),
                 "clean": str(self.clean_root) if self.clean_root else None,
+                "images_per_set": self.images_per_set(),
                 "stored_size": self.stored_size,
                 "mce_over": [n for n in BENCHMARK if n in complete],
                 "left_out_of_means": [n for n in found if n not in complete],
