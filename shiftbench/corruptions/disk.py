@@ -237,9 +237,9 @@ def released_images(
     sets = scan_imagenet_c(root, corruptions, severities)
     parts: list[tuple[str, ImageSet, int | None, int]] = []
     if clean is not None:
-        resize = round(stored_size * CLEAN_RESIZE / STORED_SIZE)
+        clean_resize = round(stored_size * CLEAN_RESIZE / STORED_SIZE)
         listing = scan_image_folder(clean, num_classes, limit, image_list)
-        parts.append((CLEAN_FOLDER, listing, resize, 0))
+        parts.append((CLEAN_FOLDER, listing, clean_resize, 0))
     for (name, severity), folder in sets.sets.items():
         listing = scan_image_folder(folder, num_classes, limit, image_list)
         parts.append((f"{name}/{severity}", listing, None, cell_id(name, severity)))

@@ -189,7 +189,7 @@ class ReleasedCorruptionSuite(Suite):
 
     def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
         cell, correct = records["cell"], records["correct"]
-        errors = {}
+        errors: dict[str, dict[int, torch.Tensor]] = {}
         for number in sorted(set(cell.tolist()) - {0}):
             name, severity = cell_name(number)
             errors.setdefault(name, {})[severity] = ~correct[cell == number]
