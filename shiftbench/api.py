@@ -28,7 +28,7 @@ from .views import Geometry
 
 def evaluate(
     model: LoadedModel,
-    data: str | Path | ImageSet,
+    data: str | Path | ImageSet | None,
     config: EvalConfig | None = None,
     verbose: bool = False,
     checkpoint: str | Path | None = None,
@@ -36,7 +36,8 @@ def evaluate(
 ) -> EvalResult | None:
     """Run the selected suites on every image of `data` in one pass and summarise them.
 
-    `data` is an image-folder tree (one sub-folder per class) or an already scanned ImageSet.
+    `data` is an image-folder tree (one sub-folder per class) or an already scanned ImageSet
+    (None when only model suites, such as filters, run).
     With `verbose`, notes, warnings and a progress bar go to stderr. `checkpoint` and
     `resume` as in `evaluate_many`; under torchrun, ranks other than 0 get None.
     """
@@ -336,11 +337,11 @@ def _result(
         }
     for name in parse_suite_names(",".join(config.suites)):
         if name in MODEL_SUITES:
-            suite = MODEL_SUITES[name]()
-            suite_metrics, suite_curves, suite_settings = suite.measure(model.module)
+            model_suite = MODEL_SUITES[name]()
+            suite_metrics, suite_curves, suite_settings = model_suite.measure(model.module)
             metrics += suite_metrics
             curves += suite_curves
-            settings[name] = {"description": suite.description, **suite_settings}
+            settings[name] = {"description": model_suite.description, **suite_settings}
     return EvalResult(
         model=model.describe(),
         variant=model.variant,
