@@ -11,6 +11,7 @@ batching. The clean window is scored in the same pass, for relative CE.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -135,7 +136,7 @@ class CorruptionSuite(Suite):
     def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
         correct = records["correct"]
         clean_error = 1.0 - float(correct[:, 0].double().mean())
-        metrics, curves, _ = corruption_metrics(self._errors(correct), clean_error)
+        metrics, curves = corruption_metrics(self._errors(correct), clean_error)
         clean = percent(self.name, "clean_top1", rate(correct[:, 0]))
         return [clean, *metrics], curves
 
@@ -189,13 +190,10 @@ class ReleasedCorruptionSuite(Suite):
 
     def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
         cell, correct = records["cell"], records["correct"]
-        errors: dict[str, dict[int, torch.Tensor]] = {}
-        for number in sorted(set(cell.tolist()) - {0}):
-            name, severity = cell_name(number)
-            errors.setdefault(name, {})[severity] = ~correct[cell == number]
+        errors = _by_cell(cell, lambda number: ~correct[cell == number])
         clean = correct[cell == 0]
         clean_error = 1.0 - float(clean.double().mean()) if clean.numel() else None
-        metrics, curves, _ = corruption_metrics(errors, clean_error)
+        metrics, curves = corruption_metrics(errors, clean_error)
         if clean.numel():
             metrics.insert(0, percent(self.name, "clean_top1", rate(clean)))
         return metrics, curves
@@ -213,14 +211,24 @@ class ReleasedCorruptionSuite(Suite):
             out.index_add_(0, unit[mask], hits[mask].double())
             return out * (len(bases) / int(mask.sum()))
 
-        errors: dict[str, dict[int, torch.Tensor]] = {}
-        for number in sorted(set(cell.tolist()) - {0}):
-            name, severity = cell_name(number)
-            errors.setdefault(name, {})[severity] = share(number, ~correct)
+        errors = _by_cell(cell, lambda number: share(number, ~correct))
         if not bool((cell == 0).any()):
             return error_terms(errors, None)
         clean = {"clean_top1": PerImage(share(0, correct), True)}
         return clean | error_terms(errors, share(0, ~correct))
+
+
+def _by_cell(
+    cell: torch.Tensor, value: Callable[[int], torch.Tensor]
+) -> dict[str, dict[int, torch.Tensor]]:
+    """`value(cell number)` for every corrupted cell among the records' `cell`s, by
+    corruption and severity, in cell order."""
+    out: dict[str, dict[int, torch.Tensor]] = {}
+    for number in cell.unique().tolist():
+        if number:
+            name, severity = cell_name(number)
+            out.setdefault(name, {})[severity] = value(number)
+    return out
 
 
 def error_terms(
@@ -248,10 +256,9 @@ def error_terms(
 
 def corruption_metrics(
     errors: dict[str, dict[int, torch.Tensor]], clean_error: float | None
-) -> tuple[list[Metric], list[Curve], dict]:
+) -> tuple[list[Metric], list[Curve]]:
     """Metrics of the corruption suite from per-image misses by corruption and severity:
-    errors with Wilson intervals, CE/mCE and relative forms (point values), curves, and which
-    corruptions the means cover (those measured at every severity)."""
+    errors with Wilson intervals, CE/mCE and relative forms (point values), and curves."""
     metrics: list[Metric] = []
     curves: list[Curve] = []
     for name, by_severity in errors.items():
@@ -292,8 +299,4 @@ def corruption_metrics(
     if scores.extra_mean_error is not None:
         extra_n = sum(count[n] for n in scores.ce if n in EXTRA)
         metrics.append(point("extra_error", scores.extra_mean_error, extra_n))
-    coverage = {
-        "mce_over": [n for n in BENCHMARK if n in scores.ce],
-        "left_out_of_means": scores.incomplete,
-    }
-    return metrics, curves, coverage
+    return metrics, curves
