@@ -130,6 +130,12 @@ def cell_name(cell: int) -> tuple[str, int]:
     return ALL[(cell - 1) // len(SEVERITIES)], (cell - 1) % len(SEVERITIES) + 1
 
 
+def cell_folder(cell: int) -> str:
+    """Where a cell's images lie: `<corruption>/<severity>`, or "clean" for 0."""
+    name, severity = cell_name(cell)
+    return CLEAN_FOLDER if cell == 0 else f"{name}/{severity}"
+
+
 @dataclass
 class ReleasedSet(ImageSet):
     """Every image of the (corruption, severity) sets found under an ImageNet-C root, and of
@@ -164,13 +170,8 @@ class ReleasedSet(ImageSet):
 
     def images_per_set(self) -> dict[str, int]:
         """How many images each set (and the clean folder) contributes, by `<c>/<s>`."""
-        counts = torch.bincount(self.cell, minlength=1).tolist()
-        out = {}
-        for number, count in enumerate(counts):
-            if count:
-                name, severity = cell_name(number)
-                out[CLEAN_FOLDER if number == 0 else f"{name}/{severity}"] = count
-        return out
+        cells, counts = self.cell.unique(return_counts=True)
+        return {cell_folder(c): n for c, n in zip(cells.tolist(), counts.tolist(), strict=True)}
 
     def warnings(self) -> list[str]:
         out = []
@@ -190,11 +191,10 @@ class ReleasedSet(ImageSet):
     def check_evaluated(self, indices: torch.Tensor) -> None:
         """Every set needs a readable image: an unreadable set is an error, not a
         corruption quietly left out of the means."""
-        unread = sorted(set(self.cell.tolist()) - set(self.cell[indices].tolist()))
+        read = set(self.cell[indices].unique().tolist())
+        unread = sorted(set(self.cell.unique().tolist()) - read)
         if unread:
-            name, severity = cell_name(unread[0])
-            where = CLEAN_FOLDER if unread[0] == 0 else f"{name}/{severity}"
-            raise ShiftbenchError(f"none of the images of {where} could be read")
+            raise ShiftbenchError(f"none of the images of {cell_folder(unread[0])} could be read")
 
     def describe(self) -> dict:
         """The folder's description, with the sets found and missing and which corruptions
@@ -235,19 +235,19 @@ def released_images(
     `stored_size` by Resize + CenterCrop); clean ones get Resize(256) + CenterCrop(224), how
     the corrupted ones were made (scaled with `stored_size`)."""
     sets = scan_imagenet_c(root, corruptions, severities)
-    parts: list[tuple[str, ImageSet, int | None, int]] = []
+    parts: list[tuple[int, ImageSet, int | None]] = []
     if clean is not None:
         clean_resize = round(stored_size * CLEAN_RESIZE / STORED_SIZE)
-        listing = scan_image_folder(clean, num_classes, limit, image_list)
-        parts.append((CLEAN_FOLDER, listing, clean_resize, 0))
+        parts.append((0, scan_image_folder(clean, num_classes, limit, image_list), clean_resize))
     for (name, severity), folder in sets.sets.items():
         listing = scan_image_folder(folder, num_classes, limit, image_list)
-        parts.append((f"{name}/{severity}", listing, None, cell_id(name, severity)))
+        parts.append((cell_id(name, severity), listing, None))
     items: list[ImageItem] = []
     cells: list[int] = []
     keys: list[str] = []
     skipped: list[tuple[str, str]] = []
-    for prefix, listing, resize, cell in parts:
+    for cell, listing, resize in parts:
+        prefix = cell_folder(cell)
         for item in listing.items:
             items.append(ImageItem(len(items), f"{prefix}/{item.path}", item.label, resize))
             keys.append(Path(item.path).with_suffix("").as_posix())
@@ -260,7 +260,7 @@ def released_images(
         classes=first.classes,
         label_map=first.label_map,
         items=items,
-        found=sum(listing.found for _, listing, _, _ in parts),
+        found=sum(listing.found for _, listing, _ in parts),
         skipped=skipped,
         limit=limit,
         image_list=image_list,
