@@ -15,6 +15,7 @@ from types import ModuleType
 import torch
 
 from .errors import ShiftbenchError
+from .views import truncated_uint8
 
 BACKENDS = ("torchvision", "torchcodec")
 
@@ -70,7 +71,7 @@ def encode_jpegs(
 def jpeg_round_trip(x: torch.Tensor, quality: int, backend: str | None = None) -> torch.Tensor:
     """Float images [N, 3, H, W] in [0, 1] through uint8 truncation and JPEG at `quality`,
     back as floats in [0, 1] on their device."""
-    images = list((x * 255.0).clamp(0, 255).to(torch.uint8).unbind(0))
+    images = list(truncated_uint8(x).unbind(0))
     encoded = [e.cpu() for e in encode_jpegs(images, quality, backend)]
     decoded = decode_jpegs(encoded, x.device, backend)
     return torch.stack(decoded).to(x.dtype) / 255.0

@@ -36,6 +36,12 @@ def unit_range(x: torch.Tensor) -> torch.Tensor:
     return x.float().mul_(1.0 / 255.0) if x.dtype == torch.uint8 else x
 
 
+def truncated_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Floats in 0..1 as the uint8 image the original ImageNet-C code holds (a PIL image made
+    from them): x * 255 clamped and truncated, as the released files were saved."""
+    return (x * 255.0).clamp(0, 255).to(torch.uint8)
+
+
 class Views(ABC):
     """A lazy list of model inputs; the engine materialises it one forward batch at a time."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..jpeg import jpeg_round_trip
+from ..views import truncated_uint8
 from .color import hsv_to_rgb, rgb_to_hsv
 from .generators import Generators, sample
 from .geometry import bilinear, gaussian_smooth
@@ -30,16 +31,11 @@ def contrast(x: torch.Tensor, severity: int, generator: Generators = None) -> to
     return ((x - means) * CONTRAST[severity - 1] + means).clamp(0, 1)
 
 
-def _to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """The original's uint8 image (it works on the PIL image): truncation of x * 255."""
-    return (x * 255.0).clamp(0, 255).to(torch.uint8)
-
-
 def pixelate(x: torch.Tensor, severity: int, generator: Generators = None) -> torch.Tensor:
     """Pillow BOX resize down to int(side * c) and back, on the 8-bit image."""
     height, width = x.shape[-2:]
     c = PIXELATE[severity - 1]
-    small = box_resize(_to_uint8(x).float() / 255.0, int(height * c), int(width * c))
+    small = box_resize(truncated_uint8(x).float() / 255.0, int(height * c), int(width * c))
     return box_resize(small, height, width)
 
 
