@@ -387,7 +387,6 @@ def run_pass(
                     views[number] += forwarded
                     report(0, forwarded)
             close_finished()
-    close_finished()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
