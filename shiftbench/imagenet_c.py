@@ -6,11 +6,32 @@ from pathlib import Path
 
 from .api import evaluate
 from .config import EvalConfig
-from .corruptions import ALL, released_images
+from .corruptions import ALL, ReleasedSet, released_images
 from .corruptions.disk import STORED_SIZE
 from .data import selected_images
 from .models import LoadedModel
 from .results import EvalResult
+
+
+def released_for(
+    model: LoadedModel,
+    root: str | Path,
+    config: EvalConfig,
+    clean_data: str | Path | None = None,
+    stored_size: int = STORED_SIZE,
+) -> ReleasedSet:
+    """The released files under `root` (and the clean images `clean_data`) that `config`
+    selects (corruptions, severities, limit, image list), labelled for `model`."""
+    return released_images(
+        root,
+        model.num_classes,
+        config.corruptions or ALL,
+        config.severities,
+        config.limit,
+        clean_data,
+        stored_size,
+        selected_images(config),
+    )
 
 
 def evaluate_imagenet_c(
@@ -25,7 +46,7 @@ def evaluate_imagenet_c(
 ) -> EvalResult | None:
     """Top-1 error on the released ImageNet-C files, with CE, mCE and (given the clean
     validation folder `clean_data`, evaluated in the same pass) clean accuracy and relative
-    CE/mCE; `evaluate` on `released_images(...)`.
+    CE/mCE; `evaluate` on `released_for(...)`.
 
     Images are used at their stored size (`stored_size`, 224 for the released files): a
     smaller model input is centre-cropped, never resized (an image of another size is first
@@ -33,14 +54,5 @@ def evaluate_imagenet_c(
     reported and left out of the means. `checkpoint`, `resume` and torchrun as in `evaluate`.
     """
     config = config or EvalConfig(suites=("corruption",))
-    images = released_images(
-        root,
-        model.num_classes,
-        config.corruptions or ALL,
-        config.severities,
-        config.limit,
-        clean_data,
-        stored_size,
-        selected_images(config),
-    )
+    images = released_for(model, root, config, clean_data, stored_size)
     return evaluate(model, images, config, verbose, checkpoint=checkpoint, resume=resume)

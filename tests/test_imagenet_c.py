@@ -239,6 +239,7 @@ def test_compare_on_the_released_files(tmp_path: Path) -> None:
         (["--suite", "corruption", "--imagenet-c", "EMPTY"], "no ImageNet-C images"),
         (["--imagenet-c", "."], "read by --suite corruption"),
         (["-s", "corruption", "--imagenet-c", ".", "--max-shift", "8"], "no effect with the"),
+        (["-s", "corruption", "--imagenet-c", ".", "--jpeg-like-release"], "made on the fly"),
     ],
 )
 def test_cli_corruption_errors(tmp_path: Path, extra: list[str], message: str) -> None:

@@ -14,9 +14,10 @@ from ..checkpoint import discard as discard_checkpoint
 from ..comparison import paired_table
 from ..config import DEFAULT_WORKERS, EvalConfig
 from ..console import note, stdout, warn, working
-from ..corruptions import ALL, ReleasedSet, released_images
-from ..data import check_data_root, selected_images
+from ..corruptions import ReleasedSet
+from ..data import check_data_root
 from ..errors import ShiftbenchError
+from ..imagenet_c import released_for
 from ..models import LoadedModel, load_model
 from ..paired import DEFAULT_RESAMPLES
 from ..report import (
@@ -171,7 +172,7 @@ def eval_command(
             decode=decode,
         )  # fmt: skip
         spec = antialias_spec(antialias, aa_pad, aa_stem, aps_filter, circular_pad)
-        source = _check_sources(config.suites, data, imagenet_c, jpeg_like_release)
+        source = _check_sources(config.suites, data, imagenet_c)
         out_dir, resuming = output_folder(out, resume, default_output_dir(model))
         created = prepare_output_dir(out_dir)
         try:
@@ -211,7 +212,7 @@ def _note_batch_size(asked: int | str, results: list) -> None:
 
 
 def _check_sources(
-    names: tuple[str, ...], data: Path | None, imagenet_c: Path | None, jpeg_like_release: bool
+    names: tuple[str, ...], data: Path | None, imagenet_c: Path | None
 ) -> Path | None:
     """The folder the suites read: --data, --imagenet-c for the released corruption files,
     or None when only model suites (filters) run."""
@@ -223,8 +224,6 @@ def _check_sources(
                 "--suite corruption with --imagenet-c runs alone (--data adds the clean "
                 "images to it); run the other suites in a separate eval"
             )
-        if jpeg_like_release:
-            raise ShiftbenchError("--jpeg-like-release is for corruptions made on the fly")
         if data is not None:
             check_data_root(data)
         return imagenet_c
@@ -240,14 +239,9 @@ def _check_sources(
 def _released(
     root: Path, clean: Path | None, model: LoadedModel, config: EvalConfig
 ) -> ReleasedSet:
-    """The released ImageNet-C files under `root`, with the clean images `clean`, as one
-    listing labelled for `model`."""
-    corruptions = config.corruptions or ALL
+    """`released_for`, with a spinner while the files are listed."""
     with working(f"listing the ImageNet-C files under {root}"):
-        return released_images(
-            root, model.num_classes, corruptions, config.severities, config.limit, clean,
-            image_list=selected_images(config),
-        )  # fmt: skip
+        return released_for(model, root, config, clean)
 
 
 def compare_specs(
@@ -358,7 +352,7 @@ def compare_command(
             aa_pad=aa_pad, aa_stem=aa_stem, aps_filter=aps_filter, circular_pad=circular_pad,
         )  # fmt: skip
         specs = compare_specs(models or [], config_file, antialias, defaults)
-        source = _check_sources(config.suites, data, imagenet_c, jpeg_like_release)
+        source = _check_sources(config.suites, data, imagenet_c)
         out_dir, resuming = output_folder(out, resume, default_output_dir("compare"))
         created = prepare_output_dir(out_dir)
         try:

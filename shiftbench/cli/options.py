@@ -298,6 +298,8 @@ def eval_config(
     for option, suite in SUITE_OPTIONS.items():
         if given[option] and suite not in suites:
             raise ShiftbenchError(f"{option} is read by the {suite} suite, which is not selected")
+    if released and jpeg_like_release:
+        raise ShiftbenchError("--jpeg-like-release is for corruptions made on the fly")
     if max_shift is not None and (released or not needs_images(suites)):
         where = "the released ImageNet-C files" if released else "no image suite"
         raise ShiftbenchError(f"--max-shift has no effect with {where}: leave it out")
