@@ -247,18 +247,6 @@ def output_folder(out: Path | None, resume: Path | None, default: Path) -> tuple
     return (out if out is not None else default), False
 
 
-# Options read by one suite only: passing one without its suite is an error, not a no-op.
-SUITE_OPTIONS = {
-    "--shift-passes": "consistency",
-    "--attack-mode": "translation",
-    "--attack-radius": "translation",
-    "--attack-step": "translation",
-    "--corruptions": "corruption",
-    "--severities": "corruption",
-    "--jpeg-like-release": "corruption",
-}
-
-
 def eval_config(
     suites: tuple[str, ...],
     *,
@@ -286,17 +274,18 @@ def eval_config(
     """The evaluation settings from the command's options (`released`: on the released
     ImageNet-C files). An option that no selected suite reads is refused; options left out
     take EvalConfig's defaults."""
-    given = {
-        "--shift-passes": shift_passes is not None,
-        "--attack-mode": attack_mode is not None,
-        "--attack-radius": attack_radius is not None,
-        "--attack-step": attack_step is not None,
-        "--corruptions": corruptions is not None,
-        "--severities": severities is not None,
-        "--jpeg-like-release": jpeg_like_release,
+    # options read by one suite only: (passed, that suite); passing one without it is an error
+    read_by = {
+        "--shift-passes": (shift_passes is not None, "consistency"),
+        "--attack-mode": (attack_mode is not None, "translation"),
+        "--attack-radius": (attack_radius is not None, "translation"),
+        "--attack-step": (attack_step is not None, "translation"),
+        "--corruptions": (corruptions is not None, "corruption"),
+        "--severities": (severities is not None, "corruption"),
+        "--jpeg-like-release": (jpeg_like_release, "corruption"),
     }
-    for option, suite in SUITE_OPTIONS.items():
-        if given[option] and suite not in suites:
+    for option, (passed, suite) in read_by.items():
+        if passed and suite not in suites:
             raise ShiftbenchError(f"{option} is read by the {suite} suite, which is not selected")
     if released and jpeg_like_release:
         raise ShiftbenchError("--jpeg-like-release is for corruptions made on the fly")
