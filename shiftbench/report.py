@@ -231,6 +231,12 @@ PLOTS = {
     "plot_corruption_errors.png": "Top-1 error by corruption and severity",
     "plot_filters_tv.png": "Filter total variation by layer (lower: smoother)",
 }
+# The plots of one curve per variant, by the curve they draw.
+CURVE_PLOTS = {
+    "plot_diagonal_top1.png": "diagonal.top1",
+    "plot_translation_worst_top1.png": "translation.worst_top1",
+    "plot_filters_tv.png": "filters.tv",
+}
 
 
 def render_report(
@@ -249,25 +255,12 @@ def render_report(
 
     def write(staging: Path) -> None:
         drawn = {
-            "plot_diagonal_top1.png": plots.curve_plot(
-                variants, "diagonal.top1", PLOTS["plot_diagonal_top1.png"],
-                staging / "plot_diagonal_top1.png",
-            ),
-            "plot_translation_worst_top1.png": plots.curve_plot(
-                variants, "translation.worst_top1", PLOTS["plot_translation_worst_top1.png"],
-                staging / "plot_translation_worst_top1.png",
-            ),
-            "plot_prob_true_examples.png": plots.examples_plot(
-                variants, staging / "plot_prob_true_examples.png"
-            ),
-            "plot_corruption_errors.png": plots.corruption_plot(
-                variants, staging / "plot_corruption_errors.png"
-            ),
-            "plot_filters_tv.png": plots.curve_plot(
-                variants, "filters.tv", PLOTS["plot_filters_tv.png"],
-                staging / "plot_filters_tv.png",
-            ),
-        }  # fmt: skip
+            name: plots.curve_plot(variants, key, PLOTS[name], staging / name)
+            for name, key in CURVE_PLOTS.items()
+        }
+        examples, corruption = "plot_prob_true_examples.png", "plot_corruption_errors.png"
+        drawn[examples] = plots.examples_plot(variants, staging / examples)
+        drawn[corruption] = plots.corruption_plot(variants, staging / corruption)
         lines = ["# shiftbench report", "", "| variant | model | source | images | data |"]
         lines.append("|---|---|---|---:|---|")
         for v in variants:
