@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .errors import ShiftbenchError
 from .stats import format_value
-from .suites import SUITES
+from .suites import metric_key
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -75,13 +75,6 @@ def load_results(path: str | Path) -> dict:
         return json.loads(file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ShiftbenchError(f"{file} is not a readable results.json: {exc}") from None
-
-
-def metric_key(name: str) -> str:
-    """`suite.metric`; a bare suite name means its headline metric."""
-    if "." not in name and name in SUITES:
-        return f"{name}.{SUITES[name].headline}"
-    return name
 
 
 def parse_gates(kind: str, items: list[str]) -> list[Gate]:

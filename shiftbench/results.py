@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from .jpeg import jpeg_backend
-from .suites import Curve, Metric
+from .suites import Curve, Metric, metric_key
 
 METRIC_COLUMNS = ["model", "variant", "suite", "metric", "value", "ci_low", "ci_high", "n"]
 
@@ -39,10 +39,7 @@ class EvalResult:
 
     def metric(self, key: str) -> Metric:
         """The metric `suite.name`; a bare suite name gives that suite's headline metric."""
-        from .suites import SUITES
-
-        if "." not in key and key in SUITES:
-            key = f"{key}.{SUITES[key].headline}"
+        key = metric_key(key)
         for metric in self.metrics:
             if metric.key == key:
                 return metric

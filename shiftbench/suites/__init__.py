@@ -32,6 +32,7 @@ __all__ = [
     "Metric",
     "Suite",
     "build_suites",
+    "metric_key",
     "needs_images",
     "parse_suite_names",
 ]
@@ -49,6 +50,13 @@ def parse_suite_names(text: str) -> tuple[str, ...]:
             f"unknown suite '{','.join(unknown) or text}'; choose from {', '.join(SUITES)} or all"
         )
     return tuple(n for n in SUITES if n in names)
+
+
+def metric_key(name: str) -> str:
+    """`suite.metric`; a bare suite name means its headline metric."""
+    if "." not in name and name in SUITES:
+        return f"{name}.{SUITES[name].headline}"
+    return name
 
 
 def build_suites(
