@@ -28,7 +28,7 @@ from .data import ImageSet, load_canvas, scan_image_folder
 from .errors import ShiftbenchError
 from .models import IMAGENET_MEAN, IMAGENET_STD
 from .nets import build_net
-from .views import unit_range
+from .views import Geometry, unit_range
 
 PAD = 4  # pixels of zero padding before the random crop
 
@@ -85,10 +85,10 @@ def load_images(
     Resize(canvas) + CenterCrop(size), the evaluation's centre window (canvas = size:
     the whole image)."""
     canvas = canvas or size
-    first = (canvas - size) // 2
+    first = Geometry(size, canvas - size).centre
     pixels = torch.stack(
         [
-            load_canvas(images.root / i.path, canvas, "bilinear")[
+            load_canvas(images.file(i), canvas, "bilinear")[
                 :, first : first + size, first : first + size
             ]
             for i in images.items
@@ -269,16 +269,14 @@ def save_twins(
     return [*written, out / "models.toml", out / "train.json"]
 
 
-def folder_images(
-    root: str | Path, size: int, canvas: int | None = None
-) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def folder_images(root: str | Path, size: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """An image folder (one sub-folder per class, labels in sorted folder order) in memory."""
     path = Path(root)
     if not path.is_dir():
         raise ShiftbenchError(f"{root} is not a folder")
     folders = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
     scanned = scan_image_folder(path, len(folders))
-    pixels, labels = load_images(scanned, size, canvas)
+    pixels, labels = load_images(scanned, size)
     return pixels, labels, scanned.classes
 
 
