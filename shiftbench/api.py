@@ -9,6 +9,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .checkpoint import Checkpoint, run_identity
@@ -16,7 +17,7 @@ from .checkpoint import discard as discard_checkpoint
 from .config import EvalConfig
 from .console import note, progress_bar, warn
 from .corruptions import ReleasedSet
-from .data import ImageSet, scan_image_folder, selected_images
+from .data import ImageItems, ImageSet, scan_image_folder, selected_images
 from .distributed import World, current_world, gather_to_main, shard
 from .engine import Lane, merge_records, resolve_device, run_pass
 from .errors import ShiftbenchError
@@ -166,15 +167,14 @@ def _image_pass(
         identity = run_identity(
             [m.describe() for m in models],
             images.describe(),
-            [item.path for item in images.items],
+            images.items,
             config.to_dict(),
         )
         store = Checkpoint(checkpoint, identity, len(models))
         done = store.start(resume, world) & set(chunks)
     todo = [c for c in chunks if c not in done]
     remaining = replace(
-        images,
-        items=[item for c in todo for item in _chunk(images, c, config.chunk_size)],
+        images, items=ImageItems.concat([_chunk(images, c, config.chunk_size) for c in todo])
     )
     if show:
         _announce(models, images, geometry, suites, config, device, world, len(done))
@@ -229,7 +229,7 @@ def _image_pass(
     return _Gathered(images, records, skipped, costs)
 
 
-def _chunk(images: ImageSet, number: int, size: int) -> list:
+def _chunk(images: ImageSet, number: int, size: int) -> ImageItems:
     """The images of chunk `number`."""
     return images.items[number * size : (number + 1) * size]
 
@@ -274,17 +274,16 @@ def _check_coverage(
         raise ShiftbenchError(f"none of the {len(images.items)} images could be read")
     index = records["index"]
     images.check_evaluated(index)
-    expected = {item.index for item in images.items} - _skipped_indices(images, skipped)
-    if index.numel() != len(expected) or set(index.tolist()) != expected:
+    expected = torch.from_numpy(images.items.index)
+    if skipped:
+        unreadable = {path for path, _ in skipped}
+        read = [path not in unreadable for path in images.items.paths()]
+        expected = expected[torch.tensor(read, dtype=torch.bool)]
+    if not torch.equal(index.sort().values, expected.sort().values):
         raise ShiftbenchError(
-            f"internal error: {index.numel()} image records for {len(expected)} images "
+            f"internal error: {index.numel()} image records for {expected.numel()} images "
             "(an image was evaluated twice or not at all)"
         )
-
-
-def _skipped_indices(images: ImageSet, skipped: list[tuple[str, str]]) -> set[int]:
-    unreadable = {path for path, _ in skipped}
-    return {item.index for item in images.items if item.path in unreadable}
 
 
 def _result(
@@ -302,7 +301,7 @@ def _result(
     metrics, curves, settings = [], [], {}
     records: dict[str, torch.Tensor] = {}
     data: dict = {}
-    images: list[dict] = []
+    images = ImageItems.build([], [], [])
     skipped: list[tuple[str, str]] = []
     timing: dict = {}
     if gathered is not None:
@@ -312,10 +311,11 @@ def _result(
             metrics += suite_metrics
             curves += suite_curves
             settings[suite.name] = {"description": suite.description, **suite.settings()}
-        evaluated = set(records["index"].tolist())
+        listing = gathered.images.items
+        images = listing.take(np.flatnonzero(np.isin(listing.index, records["index"].numpy())))
         data = {
             **gathered.images.describe(),
-            "images_evaluated": len(evaluated),
+            "images_evaluated": len(images),
             "geometry": {
                 "input_size": geometry.size,
                 "max_shift": geometry.max_shift,
@@ -323,16 +323,11 @@ def _result(
                 "centre_offset": geometry.centre,
             },
         }
-        images = [
-            {"index": i.index, "path": i.path, "label": i.label}
-            for i in gathered.images.items
-            if i.index in evaluated
-        ]
         skipped = gathered.images.skipped + gathered.skipped
         cost = gathered.costs[lane]
         timing = {
             **cost,
-            "images_per_s": len(evaluated) / cost["seconds"] if cost["seconds"] else None,
+            "images_per_s": len(images) / cost["seconds"] if cost["seconds"] else None,
             "views_per_s": cost["views"] / cost["seconds"] if cost["seconds"] else None,
         }
     for name in parse_suite_names(",".join(config.suites)):

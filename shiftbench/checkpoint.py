@@ -19,6 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .data import ImageItems
 from .distributed import World, barrier
 from .errors import ShiftbenchError
 
@@ -29,13 +30,13 @@ SPEED_SETTINGS = ("batch_size", "workers", "device", "compile", "channels_last")
 Records = dict[str, torch.Tensor]
 
 
-def run_identity(models: list[dict], data: dict, images: list[str], config: dict) -> dict:
-    """What a run measures: models, data, the image list and every setting that changes
-    a number (JSON-ready, compared field by field on resume)."""
+def run_identity(models: list[dict], data: dict, images: ImageItems, config: dict) -> dict:
+    """What a run measures: models, data, the listing of images and every setting that
+    changes a number (JSON-ready, compared field by field on resume)."""
     return {
         "models": models,
         "data": {k: data.get(k) for k in ("root", "label_map", "classes", "limit")},
-        "images": images,
+        "images": {"count": len(images), "sha256": images.digest()},
         "config": {k: v for k, v in config.items() if k not in SPEED_SETTINGS},
     }
 
@@ -47,8 +48,8 @@ def _first_difference(saved: object, current: object, path: str = "") -> str | N
             if found:
                 return found
         return None
-    if isinstance(saved, list) and isinstance(current, list) and path.endswith("images"):
-        return None if saved == current else f"{path}: the image list differs"
+    if path.endswith("images.sha256"):
+        return None if saved == current else "images: the listing of images differs"
     return None if saved == current else f"{path.lstrip('.')}: {saved} -> {current}"
 
 

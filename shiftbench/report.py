@@ -67,8 +67,8 @@ def _images_csv(result: EvalResult) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["index", "path", "label"])
-    for image in result.images:
-        writer.writerow([image["index"], image["path"], image["label"]])
+    images = result.images
+    writer.writerows(zip(images.index.tolist(), images.paths(), images.label.tolist(), strict=True))
     return buffer.getvalue()
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from .data import ImageItems
 from .jpeg import jpeg_backend
 from .suites import Curve, Metric, metric_key
 
@@ -31,7 +32,7 @@ class EvalResult:
     metrics: list[Metric]
     curves: list[Curve]
     records: dict[str, torch.Tensor]
-    images: list[dict]
+    images: ImageItems  # the evaluated images
     skipped: list[tuple[str, str]]
     environment: dict
     timing: dict = field(default_factory=dict)

@@ -44,3 +44,14 @@ def test_corruption_gallery_draws_a_sheet(tmp_path: Path, monkeypatch: pytest.Mo
     runpy.run_path(str(BENCHMARKS / "corruption_gallery.py"), run_name="__main__")
     with Image.open(out) as sheet:
         assert sheet.size == (130 + 6 * 112, 2 * 112)
+
+
+def test_listing_memory_measures_both_forms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "listing.json"
+    argv = ["listing_memory.py", "--images", "2000", "--json", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(BENCHMARKS / "listing_memory.py"), run_name="__main__")
+    figures = json.loads(out.read_text())
+    assert [row["form"] for row in figures["rows"]] == ["arrays", "objects"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ from PIL import Image
 from shiftbench import ShiftbenchError, scan_image_folder
 from shiftbench.data import (
     CanvasDataset,
+    ImageItem,
+    ImageItems,
     class_indices,
     collate_canvases,
     load_canvas,
@@ -151,3 +154,50 @@ def test_a_listed_image_gets_the_records_it_gets_in_a_full_run(tmp_path: Path) -
     for key, value in some.records.items():
         assert torch.equal(value, full.records[key][rows]), key
     assert some.data["image_list"]["images"] == 2
+
+
+def _reference_items() -> list[ImageItem]:
+    """A plain list to check the array-backed listing against (paths of several lengths,
+    non-ASCII, an empty one; resizes set and not)."""
+    paths = ["a/1.png", "a/22.jpg", "b/é/ü.JPEG", "", "c/日本.png", "d/x" * 30]
+    return [
+        ImageItem(10 * k + 3, path, k % 3, 96 if k % 2 else None) for k, path in enumerate(paths)
+    ]
+
+
+def test_an_array_listing_behaves_as_the_list_of_its_items() -> None:
+    reference = _reference_items()
+    items = ImageItems.of(reference)
+    assert len(items) == len(reference)
+    assert list(items) == reference
+    assert [items[k] for k in range(-len(items), len(items))] == reference + reference
+    assert items.paths() == [i.path for i in reference]
+    for cut in (slice(1, 4), slice(0, 0), slice(4, 100), slice(None, None, 2), slice(5, 1, -1)):
+        assert list(items[cut]) == reference[cut], cut
+        assert items[cut].paths() == [i.path for i in reference[cut]], cut
+    assert list(items.take([5, 0, 3, 3])) == [reference[k] for k in (5, 0, 3, 3)]
+    halves = ImageItems.concat([items[:2], items[2:]])
+    assert list(halves) == reference and halves.digest() == items.digest()
+    built = ImageItems.build([3, 4], ["x/a.png", "x/b.png"], [1, 0], resize=256)
+    assert list(built) == [ImageItem(3, "x/a.png", 1, 256), ImageItem(4, "x/b.png", 0, 256)]
+    empty = ImageItems.build([], [], [])
+    assert len(empty) == 0 and list(empty) == [] and empty.paths() == []
+    with pytest.raises(IndexError):
+        items[len(items)]
+
+
+def test_the_listing_digest_changes_with_any_field() -> None:
+    reference = _reference_items()
+    digest = ImageItems.of(reference).digest()
+    changes = [
+        {"index": 11},
+        {"label": 2},
+        {"resize": 224},
+        {"path": "a/2.png"},  # same length
+        {"path": "a/1.pn"},  # the bytes move to the next path
+    ]
+    for change in changes:
+        changed = [replace(reference[0], **change), *reference[1:]]
+        assert ImageItems.of(changed).digest() != digest, change
+    moved = [replace(reference[0], path="a/1.pn"), replace(reference[1], path="ga/22.jpg")]
+    assert ImageItems.of(moved + reference[2:]).digest() != digest

@@ -13,7 +13,13 @@ from skimage import data as photos
 from typer.testing import CliRunner
 
 from shiftbench.cli import app
-from shiftbench.data import CanvasDataset, collate_canvases, load_canvas, scan_image_folder
+from shiftbench.data import (
+    CanvasDataset,
+    ImageItems,
+    collate_canvases,
+    load_canvas,
+    scan_image_folder,
+)
 from shiftbench.decode import to_device
 
 from .helpers import TINY_RESNET
@@ -61,7 +67,8 @@ def test_an_items_own_resize_is_applied_by_both_decoders(tmp_path: Path) -> None
     """Resize(96) + CenterCrop(80), how ImageNet-C's clean images are made, on both paths."""
     root = photo_folder(tmp_path / "data")
     listing = scan_image_folder(root, 2)
-    images = replace(listing, items=[replace(i, resize=96) for i in listing.items[:3]])
+    items = ImageItems.of(replace(i, resize=96) for i in listing.items[:3])
+    images = replace(listing, items=items)
     for encoded in (False, True):
         dataset = CanvasDataset(images, 80, "bilinear", None, encoded)
         batch = collate_canvases([dataset[i] for i in range(len(dataset))])

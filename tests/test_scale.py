@@ -18,8 +18,9 @@ from torch import nn
 from typer.testing import CliRunner
 
 from shiftbench.api import evaluate, evaluate_many
-from shiftbench.checkpoint import PARTIAL
+from shiftbench.checkpoint import PARTIAL, Checkpoint, run_identity
 from shiftbench.cli import app
+from shiftbench.data import ImageItems
 from shiftbench.distributed import World, shard
 from shiftbench.engine import decode_batches
 from shiftbench.errors import ShiftbenchError
@@ -164,6 +165,20 @@ def test_resume_refuses_another_run(tmp_path: Path, model_file: str) -> None:
     assert finished.exit_code == 2 and "holds finished results" in finished.output
     both = runner.invoke(app, [*_args(model_file, data, out), "--resume", str(tmp_path / "x")])
     assert both.exit_code == 2 and "leave out --out" in both.output
+
+
+def test_resume_identifies_the_listing_by_its_digest(tmp_path: Path) -> None:
+    """run.json holds the listing's count and SHA-256, not its paths (3.75 M for ImageNet-C),
+    and a resumed run over another listing of the same size is refused."""
+    listing = ImageItems.build(range(3), ["a/0.png", "a/1.png", "b/0.png"], [0, 0, 1])
+    renamed = ImageItems.build(range(3), ["a/0.png", "a/1.png", "b/9.png"], [0, 0, 1])
+    world = World()
+    Checkpoint(tmp_path, run_identity([], {}, listing, {}), 1).start(False, world)
+    saved = (tmp_path / PARTIAL / "run.json").read_text()
+    assert "a/1.png" not in saved and listing.digest() in saved
+    assert Checkpoint(tmp_path, run_identity([], {}, listing, {}), 1).start(True, world) == set()
+    with pytest.raises(ShiftbenchError, match="images: the listing of images differs"):
+        Checkpoint(tmp_path, run_identity([], {}, renamed, {}), 1).start(True, world)
 
 
 class RunsOutOfMemory(nn.Module):

@@ -9,13 +9,14 @@ image (`<synset>/<file stem>`, the validation image it was made from).
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from ..data import ImageItem, ImageList, ImageSet, scan_image_folder
+from ..data import ImageItem, ImageItems, ImageList, ImageSet, scan_image_folder
 from ..errors import ShiftbenchError
 from .tables import ALL, BENCHMARK, SEVERITIES
 
@@ -242,24 +243,38 @@ def released_images(
     for (name, severity), folder in sets.sets.items():
         listing = scan_image_folder(folder, num_classes, limit, image_list)
         parts.append((cell_id(name, severity), listing, None))
-    items: list[ImageItem] = []
-    cells: list[int] = []
-    keys: list[str] = []
+    listings: list[ImageItems] = []
+    cells: list[torch.Tensor] = []
+    first_seen: dict[str, int] = {}  # base image (`<synset>/<stem>`) -> its number in order seen
+    bases: list[torch.Tensor] = []
     skipped: list[tuple[str, str]] = []
+    start = 0
     for cell, listing, resize in parts:
         prefix = cell_folder(cell)
-        for item in listing.items:
-            items.append(ImageItem(len(items), f"{prefix}/{item.path}", item.label, resize))
-            keys.append(Path(item.path).with_suffix("").as_posix())
-        cells += [cell] * len(listing.items)
+        paths = listing.items.paths()
+        count = len(paths)
+        listings.append(
+            ImageItems.build(
+                range(start, start + count),
+                (f"{prefix}/{path}" for path in paths),
+                listing.items.label.tolist(),
+                resize,
+            )
+        )
+        keys = (os.path.splitext(path)[0] for path in paths)
+        numbers = [first_seen.setdefault(k, len(first_seen)) for k in keys]
+        bases.append(torch.tensor(numbers, dtype=torch.long))
+        cells.append(torch.full((count,), cell, dtype=torch.long))
         skipped += [(f"{prefix}/{path}", reason) for path, reason in listing.skipped]
-    number = {key: i for i, key in enumerate(sorted(set(keys)))}
+        start += count
+    rank = {key: i for i, key in enumerate(sorted(first_seen))}
+    renumber = torch.tensor([rank[key] for key in first_seen], dtype=torch.long)
     first = parts[0][1]
     return ReleasedSet(
         root=sets.root,
         classes=first.classes,
         label_map=first.label_map,
-        items=items,
+        items=ImageItems.concat(listings),
         found=sum(listing.found for _, listing, _ in parts),
         skipped=skipped,
         limit=limit,
@@ -267,6 +282,6 @@ def released_images(
         sets=sets,
         clean_root=Path(clean) if clean is not None else None,
         stored_size=stored_size,
-        cell=torch.tensor(cells, dtype=torch.long),
-        base=torch.tensor([number[k] for k in keys], dtype=torch.long),
+        cell=torch.cat(cells),
+        base=renumber[torch.cat(bases)],
     )
