@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -302,6 +303,22 @@ def check_data_root(root: str | Path) -> Path:
     return root
 
 
+def _files(folder: Path, prefix: str) -> list[str]:
+    """Paths (`prefix` + relative, with /) of the files under `folder`, hidden ones and hidden
+    folders left out. os.scandir knows most entries' type without a stat per file, which
+    matters on network file systems and for ImageNet-C's 3.75 M files."""
+    found: list[str] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                found += _files(Path(entry.path), f"{prefix}{entry.name}/")
+            elif entry.is_file():
+                found.append(prefix + entry.name)
+    return found
+
+
 def scan_image_folder(
     root: str | Path,
     num_classes: int,
@@ -310,7 +327,8 @@ def scan_image_folder(
 ) -> ImageSet:
     """List an image-folder tree (one sub-folder per class) and label it for a model.
 
-    Files without an image extension are skipped and counted; hidden files are ignored.
+    Files without an image extension are skipped and counted; hidden files and folders are
+    ignored.
     `image_list` keeps the images it names (each must be there); `limit` then keeps
     `limit` images evenly spread over the sorted listing. Images keep their position in
     the full listing as their index, so their random draws do not depend on the selection.
@@ -323,11 +341,8 @@ def scan_image_folder(
     listed: list[tuple[str, int]] = []
     skipped: list[tuple[str, str]] = []
     for name in classes:
-        for path in sorted((root / name).rglob("*")):
-            if path.name.startswith(".") or not path.is_file():
-                continue
-            relative = path.relative_to(root).as_posix()
-            if path.suffix.lower() in IMAGE_EXTENSIONS:
+        for relative in sorted(_files(root / name, f"{name}/"), key=lambda p: p.split("/")):
+            if os.path.splitext(relative)[1].lower() in IMAGE_EXTENSIONS:
                 listed.append((relative, index_of[name]))
             else:
                 skipped.append((relative, "not an image file"))

@@ -36,6 +36,30 @@ def test_scan_lists_sorted_images_and_skips_non_images(folder: Path) -> None:
     assert images.skipped == [("class_1/notes.txt", "not an image file")]
 
 
+def test_nested_folders_list_in_path_order_without_hidden_ones(tmp_path: Path) -> None:
+    """The listing's order is that of sorted pathlib paths (component by component, so
+    `b/x` before `b-c`), checked against a plain rglob; hidden files and folders and
+    symlinked folders are left out, symlinked files kept."""
+    files = ["a/b-c.png", "a/b/x.png", "a/b/y/z.png", "a/a.png", "a/B.png", "a/b.png.txt",
+             "a/.cache/h.png", "a/.h.png", "b/1.png", "b/10.png", "b/2.png"]  # fmt: skip
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "b" / "link.png").symlink_to(tmp_path / "a" / "a.png")
+    (tmp_path / "b" / "linked").symlink_to(tmp_path / "a" / "b", target_is_directory=True)
+    images = scan_image_folder(tmp_path, 2)
+    reference = [
+        path.relative_to(tmp_path).as_posix()
+        for folder in ("a", "b")
+        for path in sorted((tmp_path / folder).rglob("*"))
+        if path.is_file()
+        and not any(p.startswith(".") or p == "linked" for p in path.relative_to(tmp_path).parts)
+    ]  # fmt: skip
+    assert images.items.paths() == [p for p in reference if not p.endswith(".txt")]
+    assert images.items.paths()[:3] == ["a/B.png", "a/a.png", "a/b/x.png"]
+    assert images.skipped == [("a/b.png.txt", "not an image file")]
+
+
 def test_synset_folders_map_to_imagenet_indices(tmp_path: Path) -> None:
     # tench (0), English springer (217), parachute (701: Imagenette's folder) and its
     # neighbour parallel bars (702) in timm's ImageNetInfo
