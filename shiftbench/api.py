@@ -274,7 +274,7 @@ def _check_coverage(
         raise ShiftbenchError(f"none of the {len(images.items)} images could be read")
     index = records["index"]
     images.check_evaluated(index)
-    expected = torch.from_numpy(images.items.index)
+    expected = torch.from_numpy(images.items.indices)
     if skipped:
         unreadable = {path for path, _ in skipped}
         read = [path not in unreadable for path in images.items.paths()]
@@ -312,7 +312,7 @@ def _result(
             curves += suite_curves
             settings[suite.name] = {"description": suite.description, **suite.settings()}
         listing = gathered.images.items
-        images = listing.take(np.flatnonzero(np.isin(listing.index, records["index"].numpy())))
+        images = listing.take(np.flatnonzero(np.isin(listing.indices, records["index"].numpy())))
         data = {
             **gathered.images.describe(),
             "images_evaluated": len(images),

@@ -45,19 +45,19 @@ class ImageItems(Sequence[ImageItem]):
     Indexing gives an `ImageItem`; slicing and `take` give another `ImageItems`.
     """
 
-    __slots__ = ("_ends", "_paths", "index", "label", "resize")
+    __slots__ = ("_ends", "_paths", "indices", "labels", "resizes")
 
     def __init__(
         self,
-        index: np.ndarray,
-        label: np.ndarray,
-        resize: np.ndarray,
+        indices: np.ndarray,
+        labels: np.ndarray,
+        resizes: np.ndarray,
         paths: np.ndarray,
         ends: np.ndarray,
     ) -> None:
-        self.index = index  # int64: each image's position in its full listing
-        self.label = label  # int64
-        self.resize = resize  # int64, 0 for None
+        self.indices = indices  # int64: each image's position in its full listing
+        self.labels = labels  # int64
+        self.resizes = resizes  # int64, 0 for None
         self._paths = paths  # uint8: every path's UTF-8 bytes, one after another
         self._ends = ends  # int64: where each path's bytes end
 
@@ -86,7 +86,7 @@ class ImageItems(Sequence[ImageItem]):
         built = cls.build(
             (i.index for i in items), (i.path for i in items), (i.label for i in items)
         )
-        built.resize[:] = [i.resize or 0 for i in items]
+        built.resizes[:] = [i.resize or 0 for i in items]
         return built
 
     @staticmethod
@@ -96,15 +96,15 @@ class ImageItems(Sequence[ImageItem]):
             return ImageItems.build([], [], [])
         offsets = np.cumsum([0] + [len(p._paths) for p in parts[:-1]], dtype=np.int64)
         return ImageItems(
-            np.concatenate([p.index for p in parts]),
-            np.concatenate([p.label for p in parts]),
-            np.concatenate([p.resize for p in parts]),
+            np.concatenate([p.indices for p in parts]),
+            np.concatenate([p.labels for p in parts]),
+            np.concatenate([p.resizes for p in parts]),
             np.concatenate([p._paths for p in parts]),
             np.concatenate([p._ends + o for p, o in zip(parts, offsets, strict=True)]),
         )
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.indices)
 
     def _start(self, position: int) -> int:
         return int(self._ends[position - 1]) if position else 0
@@ -125,29 +125,29 @@ class ImageItems(Sequence[ImageItem]):
             stop = max(first, stop)
             start = self._start(first)
             return ImageItems(  # views of these arrays, no copy
-                self.index[first:stop],
-                self.label[first:stop],
-                self.resize[first:stop],
+                self.indices[first:stop],
+                self.labels[first:stop],
+                self.resizes[first:stop],
                 self._paths[start : self._start(stop)],
                 self._ends[first:stop] - start,
             )
         if not -len(self) <= position < len(self):
             raise IndexError(position)
         position %= len(self)
-        resize = int(self.resize[position])
+        resize = int(self.resizes[position])
         return ImageItem(
-            int(self.index[position]),
+            int(self.indices[position]),
             self.path(position),
-            int(self.label[position]),
+            int(self.labels[position]),
             resize or None,
         )
 
     def __iter__(self) -> Iterator[ImageItem]:
         for index, path, label, resize in zip(
-            self.index.tolist(),
+            self.indices.tolist(),
             self.paths(),
-            self.label.tolist(),
-            self.resize.tolist(),
+            self.labels.tolist(),
+            self.resizes.tolist(),
             strict=True,
         ):
             yield ImageItem(index, path, label, resize or None)
@@ -166,9 +166,9 @@ class ImageItems(Sequence[ImageItem]):
         ends = self._ends.tolist()
         chosen = [data[ends[i - 1] if i else 0 : ends[i]] for i in positions.tolist()]
         return ImageItems(
-            self.index[positions],
-            self.label[positions],
-            self.resize[positions],
+            self.indices[positions],
+            self.labels[positions],
+            self.resizes[positions],
             np.frombuffer(b"".join(chosen), dtype=np.uint8),
             np.cumsum([len(c) for c in chosen], dtype=np.int64),
         )
@@ -176,7 +176,7 @@ class ImageItems(Sequence[ImageItem]):
     def digest(self) -> str:
         """SHA-256 of the listing (indices, labels, resizes and paths): its identity."""
         digest = hashlib.sha256()
-        for array in (self.index, self.label, self.resize, self._ends, self._paths):
+        for array in (self.indices, self.labels, self.resizes, self._ends, self._paths):
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
 

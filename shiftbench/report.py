@@ -68,7 +68,9 @@ def _images_csv(result: EvalResult) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["index", "path", "label"])
     images = result.images
-    writer.writerows(zip(images.index.tolist(), images.paths(), images.label.tolist(), strict=True))
+    writer.writerows(
+        zip(images.indices.tolist(), images.paths(), images.labels.tolist(), strict=True)
+    )
     return buffer.getvalue()
 
 

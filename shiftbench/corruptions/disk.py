@@ -257,7 +257,7 @@ def released_images(
             ImageItems.build(
                 range(start, start + count),
                 (f"{prefix}/{path}" for path in paths),
-                listing.items.label.tolist(),
+                listing.items.labels.tolist(),
                 resize,
             )
         )
