@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -253,14 +254,15 @@ class ImageSet:
         """Refuse a pass whose evaluated images (`indices`) cannot give the metrics."""
 
 
-def _imagenet_synsets(num_classes: int) -> tuple[str, list[str]] | None:
+@functools.cache  # ImageNet-C scans 76 folders; timm reads its label file on every call
+def _imagenet_synsets(num_classes: int) -> tuple[str, tuple[str, ...]] | None:
     from timm.data import ImageNetInfo
     from timm.data.imagenet_info import _NUM_CLASSES_TO_SUBSET
 
     subset = _NUM_CLASSES_TO_SUBSET.get(num_classes)
     if subset is None:
         return None
-    return subset, list(ImageNetInfo(subset).label_names())
+    return subset, tuple(ImageNetInfo(subset).label_names())
 
 
 def class_indices(classes: list[str], num_classes: int) -> tuple[str, dict[str, int]]:

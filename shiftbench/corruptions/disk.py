@@ -81,8 +81,18 @@ def parse_severities(text: str | None) -> tuple[int, ...]:
     return tuple(values)
 
 
-def _has_images(folder: Path) -> bool:
-    return any(p.is_file() and not p.name.startswith(".") for p in folder.rglob("*"))
+def _has_files(folder: Path) -> bool:
+    """Whether any file that is not hidden lies under `folder` (stops at the first)."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if _has_files(Path(entry.path)):
+                    return True
+            elif entry.is_file():
+                return True
+    return False
 
 
 def scan_imagenet_c(
@@ -104,7 +114,7 @@ def scan_imagenet_c(
             continue
         for severity in severities:
             folder = root / name / str(severity)
-            if folder.is_dir() and _has_images(folder):
+            if folder.is_dir() and _has_files(folder):
                 sets[(name, severity)] = folder
             else:
                 reason = "empty" if folder.is_dir() else "missing"
