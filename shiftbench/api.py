@@ -253,6 +253,8 @@ def _announce(
         warn(f"{len(images.skipped)} non-image files skipped (listed in results.json)")
     for message in images.warnings():
         warn(message)
+    for message in (m for suite in suites for m in suite.warnings()):
+        warn(message)
     names = ", ".join(f"{m.name} ({m.variant})" for m in models)
     note(
         f"{names}: {models[0].num_classes} classes, {len(images.items)} images "

@@ -17,10 +17,13 @@ from shiftbench.cli import app
 from shiftbench.corruptions import (
     ALEXNET_ERRORS,
     BENCHMARK,
+    coverage_warning,
     parse_corruptions,
     parse_severities,
     score,
 )
+from shiftbench.suites.corruption import CorruptionSuite
+from shiftbench.views import Geometry
 
 from .helpers import LinearProbe, config, wrap, write_folder
 
@@ -46,6 +49,24 @@ def test_published_resnet50_mce() -> None:
         assert 100 * scores.ce[name] == pytest.approx(ce)
     assert round(100 * scores.mce, 1) == 76.7
     assert scores.relative_mce is None and scores.extra_mean_error is None
+
+
+def test_a_mean_over_fewer_than_15_corruptions_is_announced() -> None:
+    assert coverage_warning(BENCHMARK) is None
+    assert coverage_warning((*BENCHMARK, "saturate")) is None
+    fourteen = coverage_warning(BENCHMARK[1:])
+    assert fourteen is not None and "over 14 of the 15" in fourteen
+    assert "(without gaussian_noise)" in fourteen
+    assert coverage_warning(("saturate",)) == (
+        "no mCE: no benchmark corruption is measured at all five severities"
+    )
+    window = Geometry(16, 0)
+    every = CorruptionSuite(window, config(suites=("corruption",)))
+    assert every.warnings() == []
+    two = CorruptionSuite(window, config(suites=("corruption",), corruptions=("fog", "snow")))
+    assert "over 2 of the 15 benchmark corruptions (without gaussian_noise," in two.warnings()[0]
+    some = CorruptionSuite(window, config(suites=("corruption",), severities=(3, 5)))
+    assert some.warnings() == [coverage_warning(())]
 
 
 def test_relative_ce_hand_worked() -> None:
@@ -184,5 +205,6 @@ def test_cli_on_the_fly(tmp_path: Path) -> None:
     keys = {m["key"] for m in meta["metrics"]}
     assert {"corruption.mce", "corruption.relative_mce", "corruption.ce.contrast"} <= keys
     assert meta["suites"]["corruption"]["jpeg_like_release"] is True
+    assert "mCE and mean error over 2 of the 15 benchmark corruptions (without" in result.stderr
     unknown = runner.invoke(app, [*args[:-5], "--corruptions", "rain", "--out", str(out)])
     assert unknown.exit_code == 2 and "unknown corruption 'rain'" in unknown.stderr

@@ -170,7 +170,10 @@ def test_cli_corruption_from_disk_with_clean_data(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = runner.invoke(app, _eval_args(root, clean, out))
     assert result.exit_code == 0, result.output
-    assert "not found, left out of the means" in result.stderr  # 17 corruptions absent
+    # 17 corruptions absent: 14 of the benchmark, 3 extras; the mCE is gaussian_noise's CE
+    assert "ImageNet-C sets not found: shot_noise, impulse_noise," in result.stderr
+    assert "extra corruption sets not found, not in extra_error: speckle_noise," in result.stderr
+    assert "mCE and mean error over 1 of the 15 benchmark corruptions" in result.stderr
     meta = json.loads((out / "results.json").read_text())
     keys = {m["key"] for m in meta["metrics"]}
     assert {
@@ -326,6 +329,7 @@ def test_a_set_with_fewer_images_is_reported(tmp_path: Path) -> None:
     (root / "fog" / "2" / "class_0" / "img_1.png").unlink()
     images = released_images(root, 3, ("fog",), (1, 2, 3))
     assert images.images_per_set() == {"fog/1": 6, "fog/2": 5, "fog/3": 6}
-    [warning] = images.warnings()
-    assert "sets differ in size: most hold 6 images, fog/2 5" in warning
+    sizes, coverage = images.warnings()
+    assert "sets differ in size: most hold 6 images, fog/2 5" in sizes
+    assert coverage == "no mCE: no benchmark corruption is measured at all five severities"
     assert images.describe()["imagenet_c"]["images_per_set"]["fog/2"] == 5

@@ -18,7 +18,7 @@ from .disk import (
     scan_imagenet_c,
 )
 from .generators import Generators
-from .scores import CorruptionScores, score
+from .scores import CorruptionScores, coverage_warning, score
 from .tables import ALEXNET_ERRORS, ALL, BENCHMARK, DESCRIPTIONS, EXTRA, GROUPS, SEVERITIES
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "CorruptionScores",
     "ReleasedSet",
     "corrupt",
+    "coverage_warning",
     "parse_corruptions",
     "parse_severities",
     "released_images",

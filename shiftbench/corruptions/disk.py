@@ -18,6 +18,7 @@ import torch
 
 from ..data import ImageItem, ImageItems, ImageList, ImageSet, scan_image_folder
 from ..errors import ShiftbenchError
+from .scores import coverage_warning
 from .tables import ALL, BENCHMARK, SEVERITIES
 
 # Side of the released images: the validation images after Resize(256) + CenterCrop(224),
@@ -184,11 +185,22 @@ class ReleasedSet(ImageSet):
         cells, counts = self.cell.unique(return_counts=True)
         return {cell_folder(c): n for c, n in zip(cells.tolist(), counts.tolist(), strict=True)}
 
+    def _complete(self) -> list[str]:
+        """Corruptions found at all five severities: those the means cover."""
+        found: dict[str, set[int]] = {}
+        for name, severity in self.found_sets.sets:
+            found.setdefault(name, set()).add(severity)
+        return [n for n, s in found.items() if s == set(SEVERITIES)]
+
     def warnings(self) -> list[str]:
         out = []
         missing = self.found_sets.missing
-        if missing:
-            out.append(f"ImageNet-C sets not found, left out of the means: {', '.join(missing)}")
+        benchmark = [m for m in missing if m.split("/")[0] in BENCHMARK]
+        extra = [m for m in missing if m not in benchmark]
+        if benchmark:
+            out.append(f"ImageNet-C sets not found: {', '.join(benchmark)}")
+        if extra:
+            out.append(f"extra corruption sets not found, not in extra_error: {', '.join(extra)}")
         counts = self.images_per_set()
         usual = Counter(counts.values()).most_common(1)[0][0]
         odd = [f"{name} {count}" for name, count in counts.items() if count != usual]
@@ -197,7 +209,8 @@ class ReleasedSet(ImageSet):
                 f"sets differ in size: most hold {usual} images, {', '.join(odd)} (a partly "
                 "extracted archive?); each set's error is over its own images"
             )
-        return out
+        coverage = coverage_warning(self._complete())
+        return [*out, coverage] if coverage else out
 
     def check_evaluated(self, indices: torch.Tensor) -> None:
         """Every set needs a readable image: an unreadable set is an error, not a
@@ -211,10 +224,7 @@ class ReleasedSet(ImageSet):
         """The folder's description, with the sets found and missing and which corruptions
         the means cover (those found at all five severities)."""
         sets = self.found_sets
-        found: dict[str, set[int]] = {}
-        for name, severity in sets.sets:
-            found.setdefault(name, set()).add(severity)
-        complete = [n for n, s in found.items() if s == set(SEVERITIES)]
+        complete = self._complete()
         return {
             **super().describe(),
             "imagenet_c": {
@@ -223,7 +233,9 @@ class ReleasedSet(ImageSet):
                 "images_per_set": self.images_per_set(),
                 "stored_size": self.stored_size,
                 "mce_over": [n for n in BENCHMARK if n in complete],
-                "left_out_of_means": [n for n in found if n not in complete],
+                "left_out_of_means": [
+                    n for n in ALL if n not in complete and any(n == c for c, _ in sets.sets)
+                ],
             },
         }
 

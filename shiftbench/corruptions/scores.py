@@ -10,6 +10,7 @@ the means.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .tables import ALEXNET_CLEAN_ERROR, ALEXNET_ERRORS, BENCHMARK, EXTRA, SEVERITIES
@@ -64,6 +65,22 @@ def score(
     if extra:
         scores.extra_mean_error = _mean_error(errors, extra)
     return scores
+
+
+def coverage_warning(complete: Iterable[str]) -> str | None:
+    """What a user must hear when the means will not be the benchmark's: None when all 15
+    benchmark corruptions are measured at all five severities (`complete`)."""
+    complete = set(complete)
+    covered = [n for n in BENCHMARK if n in complete]
+    if len(covered) == len(BENCHMARK):
+        return None
+    if not covered:
+        return "no mCE: no benchmark corruption is measured at all five severities"
+    absent = [n for n in BENCHMARK if n not in complete]
+    return (
+        f"mCE and mean error over {len(covered)} of the 15 benchmark corruptions (without "
+        f"{', '.join(absent)}): not comparable with the published mCE"
+    )
 
 
 def _mean_error(errors: dict[str, dict[int, float]], names: list[str]) -> float:

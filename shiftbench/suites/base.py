@@ -179,6 +179,10 @@ class Suite(ABC):
         """The suite's resolved parameters, recorded in results.json."""
         return {}
 
+    def warnings(self) -> list[str]:
+        """What a user should hear about this suite's settings before it runs."""
+        return []
+
     def keep(self, indices: torch.Tensor, **fields: torch.Tensor) -> None:
         """Append rows for images `indices` (first dimension = images); they stay on the device
         until `records()` so that keeping them never waits for the device."""

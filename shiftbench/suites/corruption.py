@@ -16,7 +16,17 @@ from collections.abc import Callable
 import torch
 
 from ..config import EvalConfig
-from ..corruptions import ALL, BENCHMARK, EXTRA, RANDOM, ReleasedSet, corrupt, score
+from ..corruptions import (
+    ALL,
+    BENCHMARK,
+    EXTRA,
+    RANDOM,
+    SEVERITIES,
+    ReleasedSet,
+    corrupt,
+    coverage_warning,
+    score,
+)
 from ..corruptions.disk import cell_name
 from ..data import CanvasBatch
 from ..errors import ShiftbenchError
@@ -102,6 +112,11 @@ class CorruptionSuite(Suite):
         self.severities = config.severities
         self.release_jpeg = config.jpeg_like_release
         self.plan = [("clean", 0)] + [(c, s) for c in wanted for s in self.severities]
+
+    def warnings(self) -> list[str]:
+        complete = self.corruptions if set(self.severities) == set(SEVERITIES) else ()
+        message = coverage_warning(complete)
+        return [message] if message else []
 
     def settings(self) -> dict:
         return {
