@@ -125,6 +125,9 @@ def mismatches(current: dict, baseline: dict) -> list[str]:
         a, b = current["data"].get(key), baseline["data"].get(key)
         if a != b:
             found.append(f"data.{key}: {b} -> {a}")
+    digests = [r["data"].get("images_sha256") for r in (baseline, current)]
+    if None not in digests and digests[0] != digests[1]:
+        found.append("data.images_sha256: the selected images differ (paths or labels)")
     lists = [(r["data"].get("image_list") or {}).get("sha256") for r in (baseline, current)]
     if lists[0] != lists[1]:
         found.append(f"data.image_list: {lists[0] or 'none'} -> {lists[1] or 'none'}")

@@ -237,6 +237,7 @@ class ImageSet:
             "label_map": self.label_map,
             "images_found": self.found,
             "images_selected": len(self.items),
+            "images_sha256": self.items.digest(),
             "limit": self.limit,
             "image_list": self.image_list.describe() if self.image_list else None,
             "skipped_at_scan": [{"path": p, "reason": r} for p, r in self.skipped],

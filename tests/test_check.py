@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from shiftbench.check import Gate, check, markdown, parse_gates
+from shiftbench.api import evaluate
+from shiftbench.check import Gate, check, markdown, mismatches, parse_gates
 from shiftbench.cli import app
 
-from .helpers import TINY_RESNET, write_folder
+from .helpers import TINY_RESNET, LinearProbe, config, wrap, write_folder
 
 runner = CliRunner()
 
@@ -162,3 +164,19 @@ def test_markdown_when_all_pass(baseline: Path) -> None:
     base = json.loads((baseline / "results.json").read_text())
     text = markdown(check(base, base, parse_gates("max-drop", ["clean.top1=0"])))
     assert text.startswith("**shiftbench check: passed** (1 gated metric(s))")
+
+
+def test_the_selected_images_must_be_the_same(tmp_path: Path) -> None:
+    """The same files under another root compare; a renamed file (same counts) does not."""
+    first = write_folder(tmp_path / "first")
+    moved = shutil.copytree(first, tmp_path / "elsewhere")
+    renamed = shutil.copytree(first, tmp_path / "renamed")
+    (renamed / "class_1" / "img_0.png").rename(renamed / "class_1" / "img_9.png")
+    runs = [
+        evaluate(wrap(LinearProbe(16, 3), 16), folder, config(suites=("clean",))).to_json()
+        for folder in (first, moved, renamed)
+    ]
+    assert mismatches(runs[1], runs[0]) == []
+    assert mismatches(runs[2], runs[0]) == [
+        "data.images_sha256: the selected images differ (paths or labels)"
+    ]
