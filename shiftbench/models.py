@@ -335,7 +335,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
                 f"{path} holds a Python object ({found.group(1)}) that safe loading "
                 "(weights_only=True) refuses: save model.state_dict() alone, or as .safetensors"
             ) from None
-        raise ShiftbenchError(f"{path} is not a readable checkpoint: {_first_line(exc)}") from None
+        # torch's own text is about weights_only=False; what matters is where unpickling stopped
+        detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n|$)", str(exc))
+        reason = detail.group(1) if detail else _first_line(exc)
+        raise ShiftbenchError(
+            f"{path} is not a readable checkpoint (a torch.save file or .safetensors): {reason}"
+        ) from None
     except Exception as exc:
         raise ShiftbenchError(f"{path} is not a readable checkpoint: {_first_line(exc)}") from None
     return _unwrap_state_dict(state, path)

@@ -152,6 +152,13 @@ def test_unsafe_and_garbage_checkpoints_refused(tmp_path: Path) -> None:
     garbage.write_bytes(b"\x00\x01not a checkpoint")
     with pytest.raises(ShiftbenchError, match="not a readable checkpoint"):
         read_state_dict(garbage)
+    text = tmp_path / "text.pth"  # unpickled as opcodes: torch's error advises weights_only=False
+    text.write_text("garbage\n")
+    with pytest.raises(ShiftbenchError) as refused:
+        read_state_dict(text)
+    message = str(refused.value)
+    assert message.startswith(f"{text} is not a readable checkpoint")
+    assert "False" not in message and "\n" not in message
     with pytest.raises(ShiftbenchError, match="not found"):
         read_state_dict(tmp_path / "absent.pth")
 
