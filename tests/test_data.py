@@ -225,3 +225,20 @@ def test_the_listing_digest_changes_with_any_field() -> None:
         assert ImageItems.of(changed).digest() != digest, change
     moved = [replace(reference[0], path="a/1.pn"), replace(reference[1], path="ga/22.jpg")]
     assert ImageItems.of(moved + reference[2:]).digest() != digest
+
+
+def test_a_folder_that_cannot_be_listed_is_named(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    real = os.scandir
+
+    def refuse(path: object) -> object:
+        if Path(str(path)).name == "class_1":
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    with pytest.raises(ShiftbenchError, match=r"cannot list .*class_1: Permission denied"):
+        scan_image_folder(folder, 3)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..data import ImageItem, ImageItems, ImageList, ImageSet, scan_image_folder
+from ..data import ImageItem, ImageItems, ImageList, ImageSet, files_under, scan_image_folder
 from ..errors import ShiftbenchError
 from .scores import coverage_warning
 from .tables import ALL, BENCHMARK, SEVERITIES
@@ -82,20 +82,6 @@ def parse_severities(text: str | None) -> tuple[int, ...]:
     return tuple(values)
 
 
-def _has_files(folder: Path) -> bool:
-    """Whether any file that is not hidden lies under `folder` (stops at the first)."""
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                if _has_files(Path(entry.path)):
-                    return True
-            elif entry.is_file():
-                return True
-    return False
-
-
 def scan_imagenet_c(
     root: str | Path, corruptions: tuple[str, ...] = ALL, severities: tuple[int, ...] = SEVERITIES
 ) -> CorruptedSets:
@@ -115,7 +101,7 @@ def scan_imagenet_c(
             continue
         for severity in severities:
             folder = root / name / str(severity)
-            if folder.is_dir() and _has_files(folder):
+            if folder.is_dir() and next(files_under(folder), None) is not None:
                 sets[(name, severity)] = folder
             else:
                 reason = "empty" if folder.is_dir() else "missing"
