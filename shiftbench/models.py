@@ -21,6 +21,7 @@ from torch import nn
 
 from .antialias import AntialiasSpec, ConversionReport, adapt_released_keys
 from .antialias import convert_spec as convert
+from .antialias.released import RELEASED, released_url
 from .errors import ShiftbenchError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -130,11 +131,10 @@ def _offline() -> bool:
 
 def _require_download(name: str, url: str, cache: Path) -> None:
     """Fail within seconds, with what to do, when weights are not cached and cannot be fetched."""
-    host = urlparse(url).hostname or url
-    advice = (
-        f"pass --weights PATH, use --no-pretrained, or fetch them into {cache} "
-        "on a machine with network"
-    )
+    parsed = urlparse(url)
+    host = parsed.hostname or url
+    what = f"{url} into {cache}" if parsed.path not in ("", "/") else f"them into {cache}"
+    advice = f"pass --weights PATH, use --no-pretrained, or fetch {what} on a machine with network"
     if _offline():
         raise ShiftbenchError(f"pretrained weights for {name} are not cached (offline): {advice}")
     try:
@@ -148,6 +148,35 @@ def _require_download(name: str, url: str, cache: Path) -> None:
 
 def _hub_checkpoint(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+
+
+def _fetch(url: str, name: str) -> Path:
+    """A file from `url` in torch's hub cache, downloaded once (its SHA-256 checked against
+    the hash in its name, torch's convention); fails within seconds when offline."""
+    cached = _hub_checkpoint(url)
+    if cached.is_file():
+        return cached
+    _require_download(name, url, cached.parent)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    found = re.search(r"-([a-f0-9]+)\.", cached.name)
+    try:
+        torch.hub.download_url_to_file(url, str(cached), found.group(1) if found else None)
+    except (OSError, RuntimeError) as exc:  # HTTP errors are OSErrors; a bad hash, RuntimeError
+        raise ShiftbenchError(f"could not download {url}: {_first_line(exc)}") from None
+    return cached
+
+
+def _released_weights(source: str, arch: str, keyword: str, spec: AntialiasSpec | None) -> str:
+    """The URL of the antialiased-cnns weights that `--weights released[-scratch]` names."""
+    if source != "torchvision":
+        raise ShiftbenchError(
+            f"--weights {keyword}: antialiased-cnns released torchvision models; use tv/NAME"
+        )
+    if spec is None or spec.method != "blur":
+        raise ShiftbenchError(
+            f"--weights {keyword} needs --antialias K, the filter size of the released model"
+        )
+    return released_url(arch.split(".")[0], spec.filter_size, scratch=RELEASED[keyword])
 
 
 def _timm_cached_weights(arch: str) -> str:
@@ -477,7 +506,11 @@ def load_model(
             "shiftbench": _build_shiftbench,
         }[source]
         module = build(arch, use_pretrained, num_classes)
-    state = read_state_dict(weights) if weights is not None else None
+    weights_file = weights
+    if weights is not None and str(weights) in RELEASED:
+        weights = _released_weights(source, arch, str(weights), antialias)
+        weights_file = _fetch(weights, name)
+    state = read_state_dict(weights_file) if weights_file is not None else None
     before = state is not None and (antialias is None or _same_keys(module, state))
     if before:
         load_state(module, state, weights)
@@ -511,7 +544,7 @@ def load_model(
         architecture=arch,
         pretrained=arch if use_pretrained else None,
         weights=str(weights) if weights is not None else None,
-        weights_sha256=file_sha256(weights) if weights is not None else None,
+        weights_sha256=file_sha256(weights_file) if weights_file is not None else None,
         num_classes=_probe_classes(module, name, size),
         preprocess=preprocess,
         variant=antialias.variant if antialias is not None else "baseline",

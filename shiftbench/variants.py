@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from .antialias import AntialiasSpec
+from .antialias.released import RELEASED
 from .errors import ShiftbenchError
 from .models import LoadedModel, load_model
 
@@ -141,7 +142,7 @@ def read_models_toml(path: str | Path, defaults: VariantSpec | None = None) -> l
             raise ShiftbenchError(f'{where}: needs name = "..."')
         items = {k: v for k, v in table.items() if k != "name"}
         for key in ("weights", "model_file"):
-            if key in items:
+            if key in items and items[key] not in RELEASED:
                 file, _, function = str(items[key]).partition(":")
                 located = path.parent / Path(file).expanduser()
                 items[key] = f"{located}:{function}" if function else str(located)

@@ -39,7 +39,11 @@ Pretrained = Annotated[
 ]
 Weights = Annotated[
     Path | None,
-    typer.Option(help="Local state dict (.pth/.pt/.bin/.safetensors), loaded safely."),
+    typer.Option(
+        help="Local state dict (.pth/.pt/.bin/.safetensors), loaded safely; or `released` "
+        "(`released-scratch`): the antialiased-cnns weights of a tv/ model at --antialias K "
+        "(fine-tuned at 4, as the package loads them; or trained from scratch), downloaded once."
+    ),
 ]
 ModelFile = Annotated[
     str | None,

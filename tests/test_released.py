@@ -1,0 +1,128 @@
+"""`--weights released`: the antialiased-cnns weights, chosen as the package chooses them,
+fetched once into torch's hub cache (never from the network here)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import socket
+from pathlib import Path
+
+import antialiased_cnns
+import pytest
+import torch
+from torch import nn
+
+from shiftbench import AntialiasSpec, ShiftbenchError, load_model
+from shiftbench.antialias.released import BASE_URL, FILES, released_url
+from shiftbench.variants import read_models_toml
+
+AA4 = AntialiasSpec(filter_size=4)
+RESNET18_AA4 = BASE_URL + "resnet18_lpf4_finetune-8cc58f59.pth"
+
+
+def test_the_table_is_the_packages() -> None:
+    urls: dict[str, str] = {}
+    for module in ("resnet", "densenet", "mobilenet", "alexnet", "vgg"):
+        urls |= importlib.import_module(f"antialiased_cnns.{module}").model_urls
+    assert {BASE_URL + name for name in FILES} == set(urls.values())
+
+
+def test_the_url_is_the_one_the_package_loads() -> None:
+    # antialiased_cnns.resnet50(pretrained=True, filter_size=K): fine-tuned at 4, else lpfK
+    assert released_url("resnet50", 4).endswith("/resnet50_lpf4_finetune-cad66808.pth")
+    assert released_url("resnet50", 3).endswith("/resnet50_lpf3-a4e868d2.pth")
+    assert released_url("resnet50", 4, scratch=True).endswith("/resnet50_lpf4-994b528f.pth")
+    assert released_url("vgg16_bn", 5).endswith("/vgg16_bn_lpf5-c500b52f.pth")
+    with pytest.raises(ShiftbenchError, match="resnet152 weights for filter size 3; it released"):
+        released_url("resnet152", 3)
+    with pytest.raises(ShiftbenchError, match="no from-scratch tv/resnet152"):
+        released_url("resnet152", 4, scratch=True)
+    with pytest.raises(ShiftbenchError, match="no weights for tv/convnext_tiny; it did for"):
+        released_url("convnext_tiny", 4)
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty torch hub cache; the network refused."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("tests must not touch the network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+def _released_resnet18(path: Path) -> nn.Module:
+    """A random-weight released ResNet-18 (filter 4), saved as the release saves it."""
+    torch.manual_seed(0)
+    model = antialiased_cnns.resnet18(filter_size=4).eval()
+    for parameter in model.parameters():
+        parameter.data.normal_(0, 0.05)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": model.state_dict()}, path)
+    return model
+
+
+def test_released_weights_load_from_the_cache(hub: Path) -> None:
+    file = hub / "resnet18_lpf4_finetune-8cc58f59.pth"
+    reference = _released_resnet18(file)
+    loaded = load_model("tv/resnet18", weights="released", antialias=AA4)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(loaded.module(x), reference(x), atol=1e-5)
+    assert loaded.weights == RESNET18_AA4
+    assert loaded.weights_sha256 == hashlib.sha256(file.read_bytes()).hexdigest()
+    assert loaded.antialias is not None and loaded.antialias.weights == "anti-aliased"
+
+
+def test_released_weights_download_once_with_their_hash_checked(
+    hub: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def download(url: str, destination: str, hash_prefix: str | None = None) -> None:
+        calls.append((url, hash_prefix))
+        _released_resnet18(Path(destination))
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: socket.socket())
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    load_model("tv/resnet18", weights="released", antialias=AA4)
+    load_model("tv/resnet18", weights="released", antialias=AA4)
+    assert calls == [(RESNET18_AA4, "8cc58f59")]
+
+    def corrupted(url: str, destination: str, hash_prefix: str | None = None) -> None:
+        raise RuntimeError(f'invalid hash value (expected "{hash_prefix}", got "0000")')
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", corrupted)
+    with pytest.raises(ShiftbenchError, match=r"could not download .*resnet18_lpf3.*invalid hash"):
+        load_model("tv/resnet18", weights="released", antialias=AntialiasSpec(filter_size=3))
+
+
+def test_released_weights_offline_fail_fast_naming_the_file(
+    hub: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ShiftbenchError, match=f"fetch {RESNET18_AA4} into {hub}"):
+        load_model("tv/resnet18", weights="released", antialias=AA4)
+
+
+def test_released_weights_need_a_torchvision_model_and_a_filter(hub: Path) -> None:
+    with pytest.raises(ShiftbenchError, match="released torchvision models; use tv/NAME"):
+        load_model("test_resnet", weights="released", antialias=AA4)
+    with pytest.raises(ShiftbenchError, match="needs --antialias K"):
+        load_model("tv/resnet18", weights="released")
+    with pytest.raises(ShiftbenchError, match="needs --antialias K"):
+        load_model("tv/resnet18", weights="released-scratch", antialias=AntialiasSpec("aps", 1))
+
+
+def test_a_models_file_keeps_the_keyword(tmp_path: Path) -> None:
+    toml = tmp_path / "models.toml"
+    toml.write_text(
+        '[[model]]\nname = "tv/resnet50"\naa = 4\nweights = "released"\n\n'
+        '[[model]]\nname = "tv/resnet50"\naa = 4\nweights = "lpf4.pth"\n'
+    )
+    released, local = read_models_toml(toml)
+    assert released.weights == "released"
+    assert local.weights == str(tmp_path / "lpf4.pth")
