@@ -11,9 +11,11 @@ from pathlib import Path
 import antialiased_cnns
 import pytest
 import torch
+import torchvision
 from torch import nn
 
-from shiftbench import AntialiasSpec, ShiftbenchError, load_model
+from shiftbench import AntialiasSpec, ShiftbenchError, antialias, load_model
+from shiftbench.antialias import adapt_released_keys
 from shiftbench.antialias.released import BASE_URL, FILES, released_url
 from shiftbench.variants import read_models_toml
 
@@ -126,3 +128,14 @@ def test_a_models_file_keeps_the_keyword(tmp_path: Path) -> None:
     released, local = read_models_toml(toml)
     assert released.weights == "released"
     assert local.weights == str(tmp_path / "lpf4.pth")
+
+
+@pytest.mark.parametrize("arch", sorted({name.split("_lpf")[0] for name in FILES}))
+def test_every_released_architecture_loads_strictly(arch: str) -> None:
+    """The converted torchvision model has every key and shape of the released one (built on
+    the meta device: no memory, no init), so `--weights released` loads for all 23."""
+    with torch.device("meta"):
+        theirs = getattr(antialiased_cnns, arch)(filter_size=4).state_dict()
+        ours = antialias(getattr(torchvision.models, arch)(), 4)
+    expected = {key: value.shape for key, value in ours.state_dict().items()}
+    assert {k: v.shape for k, v in adapt_released_keys(ours, theirs).items()} == expected
