@@ -22,6 +22,7 @@ from torch import nn
 from .antialias import AntialiasSpec, ConversionReport, adapt_released_keys
 from .antialias import convert_spec as convert
 from .antialias.released import RELEASED, released_url
+from .antialias.torchvision_models import family
 from .errors import ShiftbenchError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -166,8 +167,11 @@ def _fetch(url: str, name: str) -> Path:
     return cached
 
 
-def _released_weights(source: str, arch: str, keyword: str, spec: AntialiasSpec | None) -> str:
-    """The URL of the antialiased-cnns weights that `--weights released[-scratch]` names."""
+def _released_weights(
+    source: str, arch: str, keyword: str, spec: AntialiasSpec | None, module: nn.Module
+) -> str:
+    """The URL of the antialiased-cnns weights that `--weights released[-scratch]` names; the
+    conversion must be the released one (reflect padding, the family's stem rule)."""
     if source != "torchvision":
         raise ShiftbenchError(
             f"--weights {keyword}: antialiased-cnns released torchvision models; use tv/NAME"
@@ -175,6 +179,17 @@ def _released_weights(source: str, arch: str, keyword: str, spec: AntialiasSpec 
     if spec is None or spec.method != "blur":
         raise ShiftbenchError(
             f"--weights {keyword} needs --antialias K, the filter size of the released model"
+        )
+    if spec.pad_type not in (None, "reflect"):
+        raise ShiftbenchError(
+            f"--weights {keyword}: the released models pad with reflect; leave out --aa-pad"
+        )
+    known = family(module)
+    if spec.pool_only is not None and known is not None and spec.pool_only != known[2]:
+        stem = "keep" if known[2] else "anti-alias"
+        raise ShiftbenchError(
+            f"--weights {keyword}: the released {arch} models {stem} the stem; leave out "
+            "--aa-stem/--no-aa-stem"
         )
     return released_url(arch.split(".")[0], spec.filter_size, scratch=RELEASED[keyword])
 
@@ -508,7 +523,7 @@ def load_model(
         module = build(arch, use_pretrained, num_classes)
     weights_file = weights
     if weights is not None and str(weights) in RELEASED:
-        weights = _released_weights(source, arch, str(weights), antialias)
+        weights = _released_weights(source, arch, str(weights), antialias, module)
         weights_file = _fetch(weights, name)
     state = read_state_dict(weights_file) if weights_file is not None else None
     before = state is not None and (antialias is None or _same_keys(module, state))
