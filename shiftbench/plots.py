@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from .corruptions.tables import ALL
+
 Saved = dict  # a results.json, with "label" and (optionally) "records" added by the reader
 
 
@@ -86,7 +88,8 @@ def corruption_plot(variants: list[Saved], path: Path) -> bool:
             tables.append((results["label"], errors))
     if not tables:
         return False
-    names = sorted({key.split(".")[1] for _, errors in tables for key in errors})
+    present = {key.split(".")[1] for _, errors in tables for key in errors}
+    names = [name for name in ALL if name in present]  # the benchmark's order, extras last
     severities = sorted({int(key.split(".")[2]) for _, errors in tables for key in errors})
     figure, axes = plt.subplots(
         1,
