@@ -77,7 +77,8 @@ def paired_table(variants: list[dict], differences: list[Difference]) -> Table:
         title="shiftbench compare (differences to the first variant)", title_justify="left"
     )
     for column in header:
-        table.add_column(column, justify="left" if column in ("metric", "better") else "right")
+        justify = "left" if column in ("metric", "better") else "right"
+        table.add_column(column, justify=justify, overflow="fold")
     for row in rows:
         styled = []
         for cell in row:
@@ -101,7 +102,7 @@ def headline_table(variants: list[dict], differences: list[Difference], keys: li
         title_justify="left",
         caption="* significant: 95% paired interval excludes 0 (and McNemar p < 0.05)",
     )
-    table.add_column("metric", no_wrap=True)
+    table.add_column("metric", overflow="fold")
     table.add_column("better")
     for v in variants:
         table.add_column(v["label"], justify="right", no_wrap=True)

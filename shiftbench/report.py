@@ -218,7 +218,7 @@ def _metric_rows(variants: list[dict]) -> list[list[str]]:
 def comparison_table(variants: list[dict]) -> Table:
     """Metrics of every variant side by side (value and 95% interval)."""
     table = Table(title="shiftbench report", title_justify="left")
-    table.add_column("metric")
+    table.add_column("metric", overflow="fold")
     for v in variants:
         table.add_column(v["label"], justify="right")
     for row in _metric_rows(variants):
@@ -335,7 +335,7 @@ def metrics_table(result: EvalResult) -> Table:
         caption="rates and errors in percent; filters.tv is a ratio",
     )
     table.add_column("suite")
-    table.add_column("metric")
+    table.add_column("metric", overflow="fold")  # keys have no spaces: fold, never cut
     table.add_column("value", justify="right")
     table.add_column("95% CI", justify="right")
     table.add_column("n", justify="right")

@@ -79,3 +79,28 @@ def test_report_of_one_result_in_place_and_bad_input(saved: Path, tmp_path: Path
     empty.mkdir()
     missing = runner.invoke(app, ["report", str(empty)])
     assert missing.exit_code == 2 and "no results.json" in missing.stderr
+
+
+def test_long_metric_names_fold_instead_of_being_cut() -> None:
+    """On an 80-column terminal `error.elastic_transform.1` and `.2` must stay apart."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from shiftbench.report import metrics_table
+    from shiftbench.suites import Metric
+
+    names = [f"error.elastic_transform.{s}" for s in (1, 2)] + ["relative_ce.jpeg_compression"]
+    result = SimpleNamespace(
+        model={"name": "m"},
+        variant="baseline",
+        data={"images_evaluated": 3},
+        metrics=[Metric("corruption", n, 50.0, 40.0, 60.0, 3, False) for n in names],
+    )
+    console = Console(width=80, record=True)
+    console.print(metrics_table(result))  # type: ignore[arg-type]
+    text = console.export_text()
+    assert "…" not in text
+    folded = "".join(line.split("│")[2].strip() for line in text.splitlines() if "│" in line)
+    for name in names:
+        assert name in folded

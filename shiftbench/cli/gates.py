@@ -30,7 +30,8 @@ def gate(
     verdicts = check(current, previous, gates, allow_mismatch or configured_allow)
     table = Table(title="shiftbench check", title_justify="left")
     for column in HEADER:
-        table.add_column(column, justify="left" if column in ("metric", "gate") else "right")
+        justify = "left" if column in ("metric", "gate") else "right"
+        table.add_column(column, justify=justify, overflow="fold")
     for row in rows(verdicts):
         style = "bold red" if row[-1] == "REGRESSION" else None
         table.add_row(*row, style=style)
