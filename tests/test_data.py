@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import replace
 from pathlib import Path
 
@@ -208,6 +209,9 @@ def test_an_array_listing_behaves_as_the_list_of_its_items() -> None:
     assert len(empty) == 0 and list(empty) == [] and empty.paths() == []
     with pytest.raises(IndexError):
         items[len(items)]
+    # DataLoader workers started by spawn (macOS, Windows) receive the listing pickled
+    again = pickle.loads(pickle.dumps(items))
+    assert list(again) == reference and again.digest() == items.digest()
 
 
 def test_the_listing_digest_changes_with_any_field() -> None:
