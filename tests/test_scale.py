@@ -97,6 +97,32 @@ def test_chunks_change_no_record(folder: Path) -> None:
         assert all(torch.equal(a.records[k], b.records[k]) for k in a.records)
 
 
+def test_spawned_workers_give_the_same_metrics(tmp_path: Path, model_file: str) -> None:
+    """DataLoader workers started by spawn (the default on macOS and Windows) get the
+    listing and the suites' draws pickled: the same metrics.csv and records as no workers."""
+    data = write_folder(tmp_path / "data", per_class=3)
+    here, spawned = tmp_path / "here", tmp_path / "spawned"
+    extra = ("-s", "clean,consistency,corruption", "--corruptions", "fog,glass_blur")
+    done = runner.invoke(app, _args(model_file, data, here, *extra))
+    assert done.exit_code == 0, done.output
+    argv = ["shiftbench", *_args(model_file, data, spawned, *extra), "-j", "2"]
+    script = (
+        "import multiprocessing, sys\n"
+        "multiprocessing.set_start_method('spawn')\n"
+        f"sys.argv = {argv!r}\n"
+        "from shiftbench.cli import main\n"
+        "main()\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=240, env=env)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert (spawned / "metrics.csv").read_text() == (here / "metrics.csv").read_text()
+    a = load_file(str(here / "records.safetensors"))
+    b = load_file(str(spawned / "records.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_two_processes_give_the_one_process_metrics(tmp_path: Path, model_file: str) -> None:
     """torchrun with 2 gloo processes on the CPU: the same metrics.csv and records."""
     data = write_folder(tmp_path / "data", per_class=5)
