@@ -54,11 +54,11 @@ def render_image(
     amplitude `texture`."""
     shape, fill = CLASS_NAMES[label].split("_")
     y, x = np.mgrid[0:size, 0:size].astype(np.float64)
-    radius = rng.uniform(*radius) * size
-    cy, cx = rng.uniform(radius + 1, size - radius - 1, size=2)
-    mask = _shape_mask(shape, y - cy, x - cx, radius)
+    r = rng.uniform(*radius) * size
+    cy, cx = rng.uniform(r + 1, size - r - 1, size=2)
+    mask = _shape_mask(shape, y - cy, x - cx, r)
     if fill == "hollow":
-        mask &= ~_shape_mask(shape, y - cy, x - cx, radius * 0.55)
+        mask &= ~_shape_mask(shape, y - cy, x - cx, r * 0.55)
     background = rng.uniform(0.15, 0.45, size=3)
     foreground = rng.uniform(0.6, 0.95, size=3)
     base = np.where(mask[..., None], foreground, background)

@@ -57,8 +57,8 @@ class FiltersSuite:
         """The model's TV (mean over all filters, 95% interval over filters), the curve of
         layer means, and the layers measured."""
         layers = spatial_convs(module)
-        per_layer = [filter_tv(weight) for _, weight in layers]
-        per_layer = [(n, tv) for (n, _), tv in zip(layers, per_layer, strict=True) if tv.numel()]
+        measured = [(name, filter_tv(weight)) for name, weight in layers]
+        per_layer = [(name, tv) for name, tv in measured if tv.numel()]
         if not per_layer:
             nothing = Metric(self.name, "tv", float("nan"), float("nan"), float("nan"), 0, False)
             return [nothing], [], {"layers": [], "filters": []}
