@@ -151,6 +151,11 @@ def _hub_checkpoint(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
 
 
+def is_url(text: str) -> bool:
+    """Whether `--weights` names a download (http or https) rather than a file."""
+    return text.startswith(("http://", "https://"))
+
+
 def _fetch(url: str, name: str) -> Path:
     """A file from `url` in torch's hub cache, downloaded once (its SHA-256 checked against
     the hash in its name, torch's convention); fails within seconds when offline."""
@@ -525,6 +530,8 @@ def load_model(
     if weights is not None and str(weights) in RELEASED:
         weights = _released_weights(source, arch, str(weights), antialias, module)
         weights_file = _fetch(weights, name)
+    elif weights is not None and is_url(str(weights)):
+        weights_file = _fetch(str(weights), name)
     state = read_state_dict(weights_file) if weights_file is not None else None
     before = state is not None and (antialias is None or _same_keys(module, state))
     if before:

@@ -14,7 +14,7 @@ from pathlib import Path
 from .antialias import AntialiasSpec
 from .antialias.released import RELEASED
 from .errors import ShiftbenchError
-from .models import LoadedModel, load_model
+from .models import LoadedModel, is_url, load_model
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -110,7 +110,10 @@ def parse_spec(text: str, defaults: VariantSpec | None = None) -> VariantSpec:
     name_parts, items = [], {}
     for part in text.split(":"):
         key, sep, value = part.partition("=")
-        if sep:
+        if part.startswith("//") and items:  # the rest of a URL: weights=https://host/file
+            last = next(reversed(items))
+            items[last] = f"{items[last]}:{part}"
+        elif sep:
             items[key.strip()] = value
         elif items:
             raise ShiftbenchError(f"model '{text}': '{part}' is not key=value")
@@ -142,7 +145,7 @@ def read_models_toml(path: str | Path, defaults: VariantSpec | None = None) -> l
             raise ShiftbenchError(f'{where}: needs name = "..."')
         items = {k: v for k, v in table.items() if k != "name"}
         for key in ("weights", "model_file"):
-            if key in items and items[key] not in RELEASED:
+            if key in items and items[key] not in RELEASED and not is_url(str(items[key])):
                 file, _, function = str(items[key]).partition(":")
                 located = path.parent / Path(file).expanduser()
                 items[key] = f"{located}:{function}" if function else str(located)

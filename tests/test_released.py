@@ -1,5 +1,6 @@
-"""`--weights released`: the antialiased-cnns weights, chosen as the package chooses them,
-fetched once into torch's hub cache (never from the network here)."""
+"""Weights from the network: `--weights released` (the antialiased-cnns weights, chosen as
+the package chooses them) and `--weights URL`, fetched once into torch's hub cache (never
+from the network here)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ import pytest
 import torch
 import torchvision
 from torch import nn
+from typer.testing import CliRunner
 
 from shiftbench import AntialiasSpec, ShiftbenchError, antialias, load_model
 from shiftbench.antialias import adapt_released_keys
 from shiftbench.antialias.released import BASE_URL, FILES, released_url
-from shiftbench.variants import read_models_toml
+from shiftbench.cli import app
+from shiftbench.variants import parse_spec, read_models_toml
+
+from .helpers import write_folder
 
 AA4 = AntialiasSpec(filter_size=4)
 RESNET18_AA4 = BASE_URL + "resnet18_lpf4_finetune-8cc58f59.pth"
@@ -139,3 +144,36 @@ def test_every_released_architecture_loads_strictly(arch: str) -> None:
         ours = antialias(getattr(torchvision.models, arch)(), 4)
     expected = {key: value.shape for key, value in ours.state_dict().items()}
     assert {k: v.shape for k, v in adapt_released_keys(ours, theirs).items()} == expected
+
+
+def test_weights_from_a_url_download_once_into_the_hub_cache(
+    hub: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url = "https://example.org/models/resnet18_aa4-8cc58f59.pth"
+    calls = []
+
+    def download(source: str, destination: str, hash_prefix: str | None = None) -> None:
+        calls.append((source, hash_prefix))
+        _released_resnet18(Path(destination))
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: socket.socket())
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    out = tmp_path / "out"
+    data = write_folder(tmp_path / "data", classes=2, per_class=1)
+    args = ["eval", "tv/resnet18", "--antialias", "4", "--weights", url, "--num-classes",
+            "1000", "--data", str(data), "--suite", "clean", "--out", str(out)]  # fmt: skip
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 2 and "2 class folders but the model has 1000" in done.output
+    assert calls == [(url, "8cc58f59")] and (hub / "resnet18_aa4-8cc58f59.pth").is_file()
+    loaded = load_model("tv/resnet18", weights=url, antialias=AA4)
+    assert calls == [(url, "8cc58f59")]  # cached: not fetched again
+    assert loaded.weights == url and loaded.antialias.weights == "anti-aliased"
+
+
+def test_a_url_survives_model_specs_and_files(tmp_path: Path) -> None:
+    url = "https://example.org/models/a-1234.pth"
+    spec = parse_spec(f"tv/resnet50:aa=4:weights={url}:label=mine")
+    assert (spec.weights, spec.label, spec.aa) == (url, "mine", "4")
+    toml = tmp_path / "models.toml"
+    toml.write_text(f'[[model]]\nname = "tv/resnet50"\nweights = "{url}"\n')
+    assert read_models_toml(toml)[0].weights == url

@@ -38,11 +38,12 @@ Pretrained = Annotated[
     bool, typer.Option("--pretrained/--no-pretrained", help="Load the published weights.")
 ]
 Weights = Annotated[
-    Path | None,
+    str | None,  # not a Path: it would fold the // of a URL
     typer.Option(
-        help="Local state dict (.pth/.pt/.bin/.safetensors), loaded safely; or `released` "
-        "(`released-scratch`): the antialiased-cnns weights of a tv/ model at --antialias K "
-        "(fine-tuned at 4, as the package loads them; or trained from scratch), downloaded once."
+        help="A state dict (.pth/.pt/.bin/.safetensors), loaded safely: a file, or an http(s) URL "
+        "downloaded once into torch's hub cache; or `released` (`released-scratch`): the "
+        "antialiased-cnns weights of a tv/ model at --antialias K (fine-tuned at 4, as the "
+        "package loads them; or trained from scratch)."
     ),
 ]
 ModelFile = Annotated[
