@@ -498,8 +498,10 @@ def load_model(
 
     `name` is a timm name (with or without a pretrained tag, or `timm/NAME`), a torchvision
     name as `tv/NAME[.WEIGHTS]`, or any label when `model_file="FILE.py:FUNCTION"` builds it.
-    `weights` loads a local state dict (then nothing is downloaded). Pretrained weights that are
-    not cached fail within seconds when offline. Preprocessing comes from the model's own
+    `weights` loads a state dict instead of the pretrained weights: a file, an http(s) URL
+    (downloaded once into torch's hub cache), or `"released"` / `"released-scratch"` (the
+    antialiased-cnns weights of a torchvision model at `antialias`'s filter size). Downloads
+    that cannot happen fail within seconds when offline. Preprocessing comes from the model's own
     configuration; `img_size`, `interpolation`, `mean` and `std` override it. With
     `antialias`, the model is converted (see `shiftbench.antialias`); a checkpoint whose keys
     are those of the unconverted model is loaded before the conversion, any other (released
