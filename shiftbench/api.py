@@ -18,7 +18,7 @@ from .config import EvalConfig
 from .console import note, progress_bar, warn
 from .corruptions import ReleasedSet
 from .data import ImageItems, ImageSet, scan_image_folder, selected_images
-from .distributed import World, current_world, gather_to_main, shard
+from .distributed import World, current_world, from_main, gather_to_main, shard
 from .engine import Lane, merge_records, resolve_device, run_pass
 from .errors import ShiftbenchError
 from .models import LoadedModel
@@ -154,7 +154,12 @@ def _image_pass(
     images = (
         data
         if isinstance(data, ImageSet)
-        else scan_image_folder(data, first.num_classes, config.limit, selected_images(config))
+        else from_main(
+            lambda: scan_image_folder(
+                data, first.num_classes, config.limit, selected_images(config)
+            ),
+            world,
+        )
     )
 
     def make_suites() -> list[Suite]:

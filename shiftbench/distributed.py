@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
 from .errors import ShiftbenchError
 
+T = TypeVar("T")
 # How long a rank waits for the others at a collective before giving up.
 TIMEOUT = datetime.timedelta(hours=2)
 
@@ -72,6 +75,24 @@ def gather_to_main(value: object, world: World) -> list[object] | None:
     received: list[object] | None = [None] * world.size if world.main else None
     dist.gather_object(value, received, dst=0)
     return received
+
+
+def from_main(make: Callable[[], T], world: World) -> T:
+    """`make()` run by rank 0 alone and its value sent to every rank (a folder listing: one
+    scan of a shared file system instead of one per process). A ShiftbenchError raised on
+    rank 0 is raised on every rank, so none waits for a value that never comes."""
+    if world.size == 1:
+        return make()
+    box: list[object] = [None]
+    if world.main:
+        try:
+            box[0] = make()
+        except ShiftbenchError as exc:
+            box[0] = exc
+    dist.broadcast_object_list(box, src=0)
+    if isinstance(box[0], ShiftbenchError):
+        raise box[0]
+    return box[0]  # type: ignore[return-value]
 
 
 def barrier(world: World) -> None:

@@ -9,6 +9,7 @@ from .config import EvalConfig
 from .corruptions import ALL, ReleasedSet, released_images
 from .corruptions.disk import STORED_SIZE
 from .data import selected_images
+from .distributed import current_world, from_main
 from .models import LoadedModel
 from .results import EvalResult
 
@@ -21,16 +22,20 @@ def released_for(
     stored_size: int = STORED_SIZE,
 ) -> ReleasedSet:
     """The released files under `root` (and the clean images `clean_data`) that `config`
-    selects (corruptions, severities, limit, image list), labelled for `model`."""
-    return released_images(
-        root,
-        model.num_classes,
-        config.corruptions or ALL,
-        config.severities,
-        config.limit,
-        clean_data,
-        stored_size,
-        selected_images(config),
+    selects (corruptions, severities, limit, image list), labelled for `model`. Under
+    torchrun rank 0 lists them and sends the listing to the others."""
+    return from_main(
+        lambda: released_images(
+            root,
+            model.num_classes,
+            config.corruptions or ALL,
+            config.severities,
+            config.limit,
+            clean_data,
+            stored_size,
+            selected_images(config),
+        ),
+        current_world(config.device),
     )
 
 

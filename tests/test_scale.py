@@ -234,3 +234,36 @@ def test_auto_batch_size_halves_on_out_of_memory(folder: Path) -> None:
     assert all(torch.equal(result.records[k], fixed.records[k]) for k in fixed.records)
     with pytest.raises(ShiftbenchError, match="out of memory on cpu at 16 views"):
         evaluate(wrap(RunsOutOfMemory(), 16), folder, config(batch_size=16))
+
+
+def _from_main_worker(rank: int, init: str, results: str) -> None:
+    """One of two gloo ranks: what from_main gives it, and how a rank-0 error reaches it."""
+    import torch.distributed as dist
+
+    from shiftbench.distributed import from_main
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    world = World(rank, 2, rank)
+    made = from_main(lambda: {"made by": rank}, world)
+
+    def refuse() -> None:
+        raise ShiftbenchError(f"refused by rank {rank}")
+
+    try:
+        from_main(refuse, world)
+        error = None
+    except ShiftbenchError as exc:
+        error = str(exc)
+    Path(results, f"{rank}.json").write_text(json.dumps({"made": made, "error": error}))
+    dist.destroy_process_group()
+
+
+def test_rank_0_alone_makes_what_every_rank_gets(tmp_path: Path) -> None:
+    """from_main: a listing made once, on rank 0, and its error raised on every rank."""
+    import torch.multiprocessing as mp
+
+    init = f"file://{tmp_path / 'init'}"
+    mp.spawn(_from_main_worker, args=(init, str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"{rank}.json").read_text())
+        assert got == {"made": {"made by": 0}, "error": "refused by rank 0"}
