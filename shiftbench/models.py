@@ -157,14 +157,17 @@ def is_url(text: str) -> bool:
 
 
 def _fetch(url: str, name: str) -> Path:
-    """A file from `url` in torch's hub cache, downloaded once (its SHA-256 checked against
-    the hash in its name, torch's convention); fails within seconds when offline."""
+    """A file from `url` in torch's hub cache, downloaded once; a name ending in `-<hash>.ext`
+    (8 or more hex digits, torch hub's convention) has its SHA-256 checked against it.
+    Fails within seconds when offline."""
+    if not os.path.basename(urlparse(url).path):
+        raise ShiftbenchError(f"{url} names no file to download")
     cached = _hub_checkpoint(url)
     if cached.is_file():
         return cached
     _require_download(name, url, cached.parent)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    found = re.search(r"-([a-f0-9]+)\.", cached.name)
+    found = re.search(r"-([a-f0-9]{8,})\.", cached.name)
     try:
         torch.hub.download_url_to_file(url, str(cached), found.group(1) if found else None)
     except (OSError, RuntimeError) as exc:  # HTTP errors are OSErrors; a bad hash, RuntimeError

@@ -177,3 +177,20 @@ def test_a_url_survives_model_specs_and_files(tmp_path: Path) -> None:
     toml = tmp_path / "models.toml"
     toml.write_text(f'[[model]]\nname = "tv/resnet50"\nweights = "{url}"\n')
     assert read_models_toml(toml)[0].weights == url
+
+
+def test_only_a_hash_shaped_name_is_checked(hub: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`resnet-50.pth` is a name, not a hash: no check (torch hub's hashes are 8+ hex digits)."""
+    calls = []
+
+    def download(source: str, destination: str, hash_prefix: str | None = None) -> None:
+        calls.append(hash_prefix)
+        _released_resnet18(Path(destination))
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: socket.socket())
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    for name in ("resnet-50.pth", "r18-1234abcd.pth.tar", "plain.pth"):
+        load_model("tv/resnet18", weights=f"https://example.org/{name}", antialias=AA4)
+    assert calls == [None, "1234abcd", None]
+    with pytest.raises(ShiftbenchError, match="names no file to download"):
+        load_model("tv/resnet18", weights="https://example.org/models/", antialias=AA4)
