@@ -34,13 +34,26 @@ def warn(message: str) -> None:
 
 
 @contextmanager
-def working(message: str) -> Iterator[None]:
-    """A spinner with `message` on a terminal while the block runs; it leaves no line."""
-    if _quiet() or not stderr.is_terminal:
-        yield
-        return
-    with stderr.status(message):
-        yield
+def count_bar(description: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar over steps whose number is known once work starts, with their
+    rate in `unit`/s, on a terminal only (a log gets no line of it); yields
+    `update(done, total)`."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8.1f} " + unit + "/s"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr, disable=_quiet() or not stderr.is_terminal) as bar:
+        task = bar.add_task(description, total=None, rate=0.0)
+        started = time.perf_counter()
+
+        def update(done: int, total: int) -> None:
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=done, total=total, rate=rate)
+
+        yield update
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from .api import evaluate
@@ -20,10 +21,12 @@ def released_for(
     config: EvalConfig,
     clean_data: str | Path | None = None,
     stored_size: int = STORED_SIZE,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ReleasedSet:
     """The released files under `root` (and the clean images `clean_data`) that `config`
     selects (corruptions, severities, limit, image list), labelled for `model`. Under
-    torchrun rank 0 lists them and sends the listing to the others."""
+    torchrun rank 0 lists them (calling `progress(folders done, folders)`) and sends the
+    listing to the others."""
     return from_main(
         lambda: released_images(
             root,
@@ -34,6 +37,7 @@ def released_for(
             clean_data,
             stored_size,
             selected_images(config),
+            progress,
         ),
         current_world(config.device),
     )

@@ -327,7 +327,9 @@ def test_an_unreadable_file_is_skipped_counted_and_named(tmp_path: Path) -> None
 def test_a_set_with_fewer_images_is_reported(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "c", ("fog",), severities=(1, 2, 3), size=24)
     (root / "fog" / "2" / "class_0" / "img_1.png").unlink()
-    images = released_images(root, 3, ("fog",), (1, 2, 3))
+    heard: list[tuple[int, int]] = []
+    images = released_images(root, 3, ("fog",), (1, 2, 3), progress=lambda *p: heard.append(p))
+    assert heard == [(0, 3), (1, 3), (2, 3), (3, 3)]  # folders listed, of all
     assert images.images_per_set() == {"fog/1": 6, "fog/2": 5, "fog/3": 6}
     sizes, coverage = images.warnings()
     assert "sets differ in size: most hold 6 images, fog/2 5" in sizes

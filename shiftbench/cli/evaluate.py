@@ -13,7 +13,7 @@ from ..check import load_results
 from ..checkpoint import discard as discard_checkpoint
 from ..comparison import paired_table
 from ..config import DEFAULT_WORKERS, EvalConfig
-from ..console import note, stdout, warn, working
+from ..console import count_bar, note, stdout, warn
 from ..corruptions import ReleasedSet
 from ..data import check_data_root
 from ..errors import ShiftbenchError
@@ -239,9 +239,9 @@ def _check_sources(
 def _released(
     root: Path, clean: Path | None, model: LoadedModel, config: EvalConfig
 ) -> ReleasedSet:
-    """`released_for`, with a spinner while the files are listed."""
-    with working(f"listing the ImageNet-C files under {root}"):
-        return released_for(model, root, config, clean)
+    """`released_for`, with a progress bar over the sets while their files are listed."""
+    with count_bar("listing ImageNet-C", "folders") as update:
+        return released_for(model, root, config, clean, progress=update)
 
 
 def compare_specs(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -235,6 +236,7 @@ def released_images(
     clean: str | Path | None = None,
     stored_size: int = STORED_SIZE,
     image_list: ImageList | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ReleasedSet:
     """One listing of the ImageNet-C sets asked for (and of the clean images `clean`),
     labelled for a model with `num_classes` outputs. `image_list` keeps the images it names
@@ -242,15 +244,21 @@ def released_images(
     images of each set, evenly spread (the same base images in every complete set).
     Corrupted images are used as stored (an image of another size is brought to
     `stored_size` by Resize + CenterCrop); clean ones get Resize(256) + CenterCrop(224), how
-    the corrupted ones were made (scaled with `stored_size`)."""
+    the corrupted ones were made (scaled with `stored_size`). `progress(done, total)` hears
+    how many of the folders have been listed."""
     sets = scan_imagenet_c(root, corruptions, severities)
-    parts: list[tuple[int, ImageSet, int | None]] = []
+    folders: list[tuple[int, Path, int | None]] = [
+        (cell_id(name, severity), folder, None) for (name, severity), folder in sets.sets.items()
+    ]
     if clean is not None:
-        clean_resize = round(stored_size * CLEAN_RESIZE / STORED_SIZE)
-        parts.append((0, scan_image_folder(clean, num_classes, limit, image_list), clean_resize))
-    for (name, severity), folder in sets.sets.items():
-        listing = scan_image_folder(folder, num_classes, limit, image_list)
-        parts.append((cell_id(name, severity), listing, None))
+        folders.insert(0, (0, Path(clean), round(stored_size * CLEAN_RESIZE / STORED_SIZE)))
+    parts: list[tuple[int, ImageSet, int | None]] = []
+    for cell, folder, resize in folders:
+        if progress is not None:
+            progress(len(parts), len(folders))
+        parts.append((cell, scan_image_folder(folder, num_classes, limit, image_list), resize))
+    if progress is not None:
+        progress(len(parts), len(folders))
     listings: list[ImageItems] = []
     cells: list[torch.Tensor] = []
     first_seen: dict[str, int] = {}  # base image (`<synset>/<stem>`) -> its number in order seen
