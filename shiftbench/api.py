@@ -128,7 +128,7 @@ def evaluate_many(
             return []
     elif not world.main:
         return []
-    names = labels or [None] * len(models)
+    names: list[str | None] = list(labels) if labels else [None] * len(models)
     return [
         _result(model, suites, gathered, lane, geometry, config, device, names[lane])
         for lane, model in enumerate(models)
@@ -215,7 +215,7 @@ def _image_pass(
         skipped = [entry for s in shards for entry in s.skipped]
         _check_coverage(records[0], images, skipped)
     except ShiftbenchError:
-        if store is not None and not resume:
+        if checkpoint is not None and not resume:
             discard_checkpoint(checkpoint)  # bad input: nothing worth resuming
         raise
     if show and skipped:
