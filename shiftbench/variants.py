@@ -105,13 +105,21 @@ def _options(items: dict[str, object], where: str) -> dict[str, object]:
     return {key: _value(key, raw, where) for key, raw in items.items()}
 
 
+def _continues(key: str, value: str, part: str) -> bool:
+    """Whether `part` (no `=`) is the rest of `key`'s value after a colon of its own:
+    model_file's FILE.py:FUNCTION, or a URL's (https://host:8080/file)."""
+    if key == "model_file":
+        return ":" not in value
+    return is_url(f"{value}:{part}")
+
+
 def parse_spec(text: str, defaults: VariantSpec | None = None) -> VariantSpec:
     """`NAME[:key=value...]` on top of `defaults` (the command's own options)."""
     name_parts, items = [], {}
     for part in text.split(":"):
         key, sep, value = part.partition("=")
-        if part.startswith("//") and items:  # the rest of a URL: weights=https://host/file
-            last = next(reversed(items))
+        last = next(reversed(items), None)
+        if not sep and last is not None and _continues(last, items[last], part):
             items[last] = f"{items[last]}:{part}"
         elif sep:
             items[key.strip()] = value

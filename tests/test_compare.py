@@ -106,6 +106,8 @@ def test_specs_parse_names_with_colons_and_typed_options() -> None:
         "tv/resnet50", "4", "lpf4.pth", "LPF-4", False,
     )  # fmt: skip
     assert parse_spec("hf-hub:timm/resnet50.a1_in1k:aa=aps").name == "hf-hub:timm/resnet50.a1_in1k"
+    own = parse_spec("mynet:model_file=arch.py:build:weights=mynet.pth:aa=3")
+    assert (own.model_file, own.weights, own.aa) == ("arch.py:build", "mynet.pth", "3")
     defaults = VariantSpec("", pretrained=False, img_size=32)
     assert parse_spec("resnet18:img_size=64", defaults) == VariantSpec(
         "resnet18", pretrained=False, img_size=64
@@ -115,6 +117,7 @@ def test_specs_parse_names_with_colons_and_typed_options() -> None:
         ("resnet18:img_size=big", "whole number"),
         ("resnet18:pretrained=maybe", "true or false"),
         ("resnet18:aa=4:extra", "not key=value"),
+        ("mynet:model_file=arch.py:build:extra", "not key=value"),
         (":aa=4", "no name"),
     ]:
         with pytest.raises(ShiftbenchError, match=message):

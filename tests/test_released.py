@@ -174,6 +174,10 @@ def test_a_url_survives_model_specs_and_files(tmp_path: Path) -> None:
     url = "https://example.org/models/a-1234.pth"
     spec = parse_spec(f"tv/resnet50:aa=4:weights={url}:label=mine")
     assert (spec.weights, spec.label, spec.aa) == (url, "mine", "4")
+    port = "http://example.org:8080/models/a.pth"
+    assert parse_spec(f"tv/resnet50:weights={port}:aa=4").weights == port
+    with pytest.raises(ShiftbenchError, match="'oops' is not key=value"):
+        parse_spec("tv/resnet50:aa=4:oops")
     toml = tmp_path / "models.toml"
     toml.write_text(f'[[model]]\nname = "tv/resnet50"\nweights = "{url}"\n')
     assert read_models_toml(toml)[0].weights == url
