@@ -203,8 +203,16 @@ def test_resume_identifies_the_listing_by_its_digest(tmp_path: Path) -> None:
     saved = (tmp_path / PARTIAL / "run.json").read_text()
     assert "a/1.png" not in saved and listing.digest() in saved
     assert Checkpoint(tmp_path, run_identity([], {}, listing, {}), 1).start(True, world) == set()
-    with pytest.raises(ShiftbenchError, match="images: the listing of images differs"):
+    with pytest.raises(ShiftbenchError, match=r"the listing of images differs \(3 -> 3 images"):
         Checkpoint(tmp_path, run_identity([], {}, renamed, {}), 1).start(True, world)
+    older = {**json.loads(saved), "images": ["a/0.png", "a/1.png", "b/0.png"]}  # every path
+    (tmp_path / PARTIAL / "run.json").write_text(json.dumps(older))
+    with pytest.raises(ShiftbenchError) as refused:
+        Checkpoint(tmp_path, run_identity([], {}, listing, {}), 1).start(True, world)
+    assert str(refused.value).endswith(
+        "(images: the listing of images differs (? -> 3 images)); "
+        "give the same model, data and settings, or another --out"
+    )
 
 
 class RunsOutOfMemory(nn.Module):
