@@ -58,6 +58,7 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         raise AssertionError("tests must not touch the network")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
     return tmp_path / "torch" / "hub" / "checkpoints"
 
 
