@@ -151,19 +151,22 @@ class ImageItems(Sequence[ImageItem]):
         ):
             yield ImageItem(index, path, label, resize or None)
 
-    def paths(self) -> list[str]:
-        """Every image's path, in order."""
+    def _encoded(self) -> list[bytes]:
+        """Every image's path as its UTF-8 bytes, in order."""
         data = self._paths.tobytes()
         ends = self._ends.tolist()
         starts = [0, *ends[:-1]] if ends else []
-        return [data[s:e].decode() for s, e in zip(starts, ends, strict=True)]
+        return [data[s:e] for s, e in zip(starts, ends, strict=True)]
+
+    def paths(self) -> list[str]:
+        """Every image's path, in order."""
+        return [path.decode() for path in self._encoded()]
 
     def take(self, positions: Sequence[int] | np.ndarray) -> ImageItems:
         """The images at `positions`, in that order."""
         positions = np.asarray(positions, dtype=np.int64)
-        data = self._paths.tobytes()
-        ends = self._ends.tolist()
-        chosen = [data[ends[i - 1] if i else 0 : ends[i]] for i in positions.tolist()]
+        encoded = self._encoded()
+        chosen = [encoded[i] for i in positions.tolist()]
         return ImageItems(
             self.indices[positions],
             self.labels[positions],
