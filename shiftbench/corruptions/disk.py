@@ -172,12 +172,16 @@ class ReleasedSet(ImageSet):
         cells, counts = self.cell.unique(return_counts=True)
         return {cell_folder(c): n for c, n in zip(cells.tolist(), counts.tolist(), strict=True)}
 
-    def _complete(self) -> list[str]:
-        """Corruptions found at all five severities: those the means cover."""
+    def _severities(self) -> dict[str, set[int]]:
+        """The severities found of each corruption found."""
         found: dict[str, set[int]] = {}
         for name, severity in self.found_sets.sets:
             found.setdefault(name, set()).add(severity)
-        return [n for n, s in found.items() if s == set(SEVERITIES)]
+        return found
+
+    def _complete(self) -> list[str]:
+        """Corruptions found at all five severities: those the means cover."""
+        return [n for n, s in self._severities().items() if s == set(SEVERITIES)]
 
     def warnings(self) -> list[str]:
         out = []
@@ -211,7 +215,7 @@ class ReleasedSet(ImageSet):
         """The folder's description, with the sets found and missing and which corruptions
         the means cover (those found at all five severities)."""
         sets = self.found_sets
-        complete = self._complete()
+        found, complete = self._severities(), self._complete()
         return {
             **super().describe(),
             "imagenet_c": {
@@ -220,9 +224,7 @@ class ReleasedSet(ImageSet):
                 "images_per_set": self.images_per_set(),
                 "stored_size": self.stored_size,
                 "mce_over": [n for n in BENCHMARK if n in complete],
-                "left_out_of_means": [
-                    n for n in ALL if n not in complete and any(n == c for c, _ in sets.sets)
-                ],
+                "left_out_of_means": [n for n in ALL if n in found and n not in complete],
             },
         }
 
@@ -252,13 +254,12 @@ def released_images(
     ]
     if clean is not None:
         folders.insert(0, (0, Path(clean), round(stored_size * CLEAN_RESIZE / STORED_SIZE)))
+    report = progress or (lambda done, total: None)
+    report(0, len(folders))
     parts: list[tuple[int, ImageSet, int | None]] = []
     for cell, folder, resize in folders:
-        if progress is not None:
-            progress(len(parts), len(folders))
         parts.append((cell, scan_image_folder(folder, num_classes, limit, image_list), resize))
-    if progress is not None:
-        progress(len(parts), len(folders))
+        report(len(parts), len(folders))
     listings: list[ImageItems] = []
     cells: list[torch.Tensor] = []
     first_seen: dict[str, int] = {}  # base image (`<synset>/<stem>`) -> its number in order seen
