@@ -147,10 +147,6 @@ def _require_download(name: str, url: str, cache: Path) -> None:
         ) from None
 
 
-def _hub_checkpoint(url: str) -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
-
-
 def is_url(text: str) -> bool:
     """Whether `--weights` names a download (http or https) rather than a file."""
     return text.startswith(("http://", "https://"))
@@ -160,9 +156,10 @@ def _fetch(url: str, name: str) -> Path:
     """A file from `url` in torch's hub cache, downloaded once; a name ending in `-<hash>.ext`
     (8 or more hex digits, torch hub's convention) has its SHA-256 checked against it.
     Fails within seconds when offline."""
-    if not os.path.basename(urlparse(url).path):
+    name_in_url = os.path.basename(urlparse(url).path)
+    if not name_in_url:
         raise ShiftbenchError(f"{url} names no file to download")
-    cached = _hub_checkpoint(url)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / name_in_url
     if cached.is_file():
         return cached
     _require_download(name, url, cached.parent)
@@ -232,11 +229,7 @@ def _timm_cached_weights(arch: str) -> str:
         except Exception:  # older repos ship only the pickle
             return hf_hub_download(cfg.hf_hub_id, "pytorch_model.bin")
     if cfg.url:
-        cached = _hub_checkpoint(cfg.url)
-        if not cached.is_file():
-            _require_download(arch, cfg.url, cached.parent)
-            torch.hub.download_url_to_file(cfg.url, str(cached))
-        return str(cached)
+        return str(_fetch(cfg.url, arch))
     raise ShiftbenchError(f"timm lists no download location for {arch}: pass --weights PATH")
 
 
@@ -280,9 +273,7 @@ def _build_torchvision(arch: str, pretrained: bool, num_classes: int | None) -> 
     if pretrained and weights is None:
         raise ShiftbenchError(f"torchvision has no pretrained weights for {arch}")
     if weights is not None:
-        cached = _hub_checkpoint(weights.url)
-        if not cached.is_file():
-            _require_download(arch, weights.url, cached.parent)
+        _fetch(weights.url, arch)  # into the cache torchvision reads, or a clear error
     kwargs = {} if num_classes is None else {"num_classes": num_classes}
     try:
         return get_model(arch.split(".")[0], weights=weights, **kwargs)
