@@ -26,20 +26,21 @@ from pathlib import Path
 from shiftbench.data import ImageItem, ImageItems
 
 
-def _private_dirty_mb() -> float:
-    with open("/proc/self/smaps_rollup") as status:
-        for line in status:
-            if line.startswith("Private_Dirty"):
+def _proc_mb(file: str, field: str) -> float:
+    """A kB figure of this process from /proc/self/`file`, in MB."""
+    with open(f"/proc/self/{file}") as figures:
+        for line in figures:
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no Private_Dirty in /proc/self/smaps_rollup")
+    raise RuntimeError(f"no {field} in /proc/self/{file}")
+
+
+def _private_dirty_mb() -> float:
+    return _proc_mb("smaps_rollup", "Private_Dirty")
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    return _proc_mb("status", "VmRSS")
 
 
 def _paths(count: int) -> list[str]:

@@ -85,10 +85,11 @@ def test_released_weights_load_from_the_cache(hub: Path) -> None:
     assert loaded.antialias is not None and loaded.antialias.weights == "anti-aliased"
 
 
-def test_released_weights_download_once_with_their_hash_checked(
-    hub: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls = []
+@pytest.fixture
+def served(hub: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
+    """Every host reachable and every download a released ResNet-18 (filter 4); the list of
+    (url, hash prefix checked) downloads so far."""
+    calls: list[tuple[str, str | None]] = []
 
     def download(url: str, destination: str, hash_prefix: str | None = None) -> None:
         calls.append((url, hash_prefix))
@@ -96,9 +97,15 @@ def test_released_weights_download_once_with_their_hash_checked(
 
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: socket.socket())
     monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    return calls
+
+
+def test_released_weights_download_once_with_their_hash_checked(
+    served: list[tuple[str, str | None]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     load_model("tv/resnet18", weights="released", antialias=AA4)
     load_model("tv/resnet18", weights="released", antialias=AA4)
-    assert calls == [(RESNET18_AA4, "8cc58f59")]
+    assert served == [(RESNET18_AA4, "8cc58f59")]
 
     def corrupted(url: str, destination: str, hash_prefix: str | None = None) -> None:
         raise RuntimeError(f'invalid hash value (expected "{hash_prefix}", got "0000")')
@@ -148,26 +155,18 @@ def test_every_released_architecture_loads_strictly(arch: str) -> None:
 
 
 def test_weights_from_a_url_download_once_into_the_hub_cache(
-    hub: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    hub: Path, served: list[tuple[str, str | None]], tmp_path: Path
 ) -> None:
     url = "https://example.org/models/resnet18_aa4-8cc58f59.pth"
-    calls = []
-
-    def download(source: str, destination: str, hash_prefix: str | None = None) -> None:
-        calls.append((source, hash_prefix))
-        _released_resnet18(Path(destination))
-
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: socket.socket())
-    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
     out = tmp_path / "out"
     data = write_folder(tmp_path / "data", classes=2, per_class=1)
     args = ["eval", "tv/resnet18", "--antialias", "4", "--weights", url, "--num-classes",
             "1000", "--data", str(data), "--suite", "clean", "--out", str(out)]  # fmt: skip
     done = CliRunner().invoke(app, args)
     assert done.exit_code == 2 and "2 class folders but the model has 1000" in done.output
-    assert calls == [(url, "8cc58f59")] and (hub / "resnet18_aa4-8cc58f59.pth").is_file()
+    assert served == [(url, "8cc58f59")] and (hub / "resnet18_aa4-8cc58f59.pth").is_file()
     loaded = load_model("tv/resnet18", weights=url, antialias=AA4)
-    assert calls == [(url, "8cc58f59")]  # cached: not fetched again
+    assert served == [(url, "8cc58f59")]  # cached: not fetched again
     assert loaded.weights == url and loaded.antialias.weights == "anti-aliased"
 
 
@@ -184,18 +183,10 @@ def test_a_url_survives_model_specs_and_files(tmp_path: Path) -> None:
     assert read_models_toml(toml)[0].weights == url
 
 
-def test_only_a_hash_shaped_name_is_checked(hub: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_a_hash_shaped_name_is_checked(served: list[tuple[str, str | None]]) -> None:
     """`resnet-50.pth` is a name, not a hash: no check (torch hub's hashes are 8+ hex digits)."""
-    calls = []
-
-    def download(source: str, destination: str, hash_prefix: str | None = None) -> None:
-        calls.append(hash_prefix)
-        _released_resnet18(Path(destination))
-
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: socket.socket())
-    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
     for name in ("resnet-50.pth", "r18-1234abcd.pth.tar", "plain.pth"):
         load_model("tv/resnet18", weights=f"https://example.org/{name}", antialias=AA4)
-    assert calls == [None, "1234abcd", None]
+    assert [checked for _, checked in served] == [None, "1234abcd", None]
     with pytest.raises(ShiftbenchError, match="names no file to download"):
         load_model("tv/resnet18", weights="https://example.org/models/", antialias=AA4)
