@@ -501,10 +501,7 @@ def load_model(
     are those of the unconverted model is loaded before the conversion, any other (released
     or saved anti-aliased weights) after it.
     """
-    if interpolation is not None and interpolation not in INTERPOLATIONS:
-        raise ShiftbenchError(
-            f"unknown interpolation '{interpolation}'; choose from {', '.join(INTERPOLATIONS)}"
-        )
+    _check_preprocess(img_size, interpolation, mean, std)
     use_pretrained = pretrained and weights is None and model_file is None
     if num_classes is not None and use_pretrained:
         raise ShiftbenchError(
@@ -535,7 +532,7 @@ def load_model(
     native = _native_preprocess(source, arch, module)
     size = img_size if img_size is not None else native.input_size
     if size <= 0:
-        raise ShiftbenchError(f"{name} has a non-square input size: pass --img-size")
+        raise ShiftbenchError(f"{name} has no square input size of its own: pass --img-size")
     preprocess = Preprocess(
         input_size=size,
         interpolation=interpolation or native.interpolation,
@@ -568,6 +565,25 @@ def load_model(
         variant=antialias.variant if antialias is not None else "baseline",
         antialias=report,
     )
+
+
+def _check_preprocess(
+    img_size: int | None,
+    interpolation: str | None,
+    mean: tuple[float, float, float] | None,
+    std: tuple[float, float, float] | None,
+) -> None:
+    """Refuse preprocessing overrides that would feed the model garbage (NaN, infinities)."""
+    if img_size is not None and img_size < 1:
+        raise ShiftbenchError(f"--img-size must be >= 1, got {img_size}")
+    if interpolation is not None and interpolation not in INTERPOLATIONS:
+        raise ShiftbenchError(
+            f"unknown interpolation '{interpolation}'; choose from {', '.join(INTERPOLATIONS)}"
+        )
+    if mean is not None and not all(math.isfinite(v) for v in mean):
+        raise ShiftbenchError(f"--mean must be finite numbers, got {','.join(map(str, mean))}")
+    if std is not None and not all(math.isfinite(v) and v > 0 for v in std):
+        raise ShiftbenchError(f"--std must be finite numbers > 0, got {','.join(map(str, std))}")
 
 
 def wrap_module(

@@ -273,7 +273,10 @@ def render_report(
             )
         lines += [
             "",
-            "Rates and errors in percent (filters.tv is a ratio), with 95% intervals.",
+            _units_note(
+                any(m["key"].startswith("filters.") for v in variants for m in v["metrics"])
+            ).capitalize()
+            + ", with 95% intervals.",
             "",
         ]
         lines.append("| metric | " + " | ".join(v["label"] for v in variants) + " |")
@@ -325,6 +328,11 @@ def write_comparison(
     return variants, differences
 
 
+def _units_note(has_filters: bool) -> str:
+    """What the numbers are measured in; filters.tv named only where it is shown."""
+    return "rates and errors in percent" + ("; filters.tv is a ratio" if has_filters else "")
+
+
 def metrics_table(result: EvalResult) -> Table:
     """The metrics as a rich table: value, 95% interval and trial count per metric."""
     count = result.data.get("images_evaluated")
@@ -332,7 +340,7 @@ def metrics_table(result: EvalResult) -> Table:
     table = Table(
         title=title,
         title_justify="left",
-        caption="rates and errors in percent; filters.tv is a ratio",
+        caption=_units_note(any(m.suite == "filters" for m in result.metrics)),
     )
     table.add_column("suite")
     table.add_column("metric", overflow="fold")  # keys have no spaces: fold, never cut

@@ -40,6 +40,7 @@ def test_reduced_demo_shows_the_effect_and_caches(tmp_path: Path, monkeypatch) -
     assert {d.key for d in differences} >= {"consistency.consistency", "translation.worst_top1"}
     report = (tmp_path / "out" / "report.md").read_text()
     assert "plot_filters_tv.png" in report and "Paired differences" in report
+    assert "Rates and errors in percent; filters.tv is a ratio, with 95% intervals." in report
     # a second run takes images and models from the cache: no training, same numbers
     monkeypatch.setattr(demo, "train_twins", lambda *a, **k: pytest.fail("trained again"))
     again, _ = run_demo(DemoConfig(**SMALL), tmp_path / "out2", "cpu", False)

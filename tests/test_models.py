@@ -49,6 +49,22 @@ def test_timm_preprocessing_from_config_and_overrides() -> None:
     assert custom.preprocess.mean == (0.1, 0.2, 0.3) and custom.preprocess.std == (0.5, 0.5, 0.5)
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"img_size": 0}, "--img-size must be >= 1, got 0"),
+        ({"interpolation": "cubic"}, "unknown interpolation 'cubic'"),
+        ({"std": (0.0, 1.0, 1.0)}, "--std must be finite numbers > 0"),
+        ({"std": (float("nan"), 1.0, 1.0)}, "--std must be finite numbers > 0"),
+        ({"mean": (float("inf"), 0.0, 0.0)}, "--mean must be finite numbers"),
+    ],
+)
+def test_preprocessing_overrides_that_would_make_garbage(override: dict, message: str) -> None:
+    # a zero std divides by zero: every probability NaN, every prediction class 0
+    with pytest.raises(ShiftbenchError, match=message):
+        load_model("test_resnet", pretrained=False, **override)
+
+
 def test_torchvision_preprocessing_from_weight_transforms() -> None:
     model = load_model("tv/resnet18", pretrained=False, num_classes=5)
     p = model.preprocess

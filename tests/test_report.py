@@ -67,6 +67,7 @@ def test_report_renders_every_plot_and_the_table(saved: Path, tmp_path: Path) ->
     }
     assert "corruption.error.fog.3" in rows and "[" in rows["clean.top1"]
     assert "corruption.mce" not in rows  # only severities 1 and 3: no CE, no mCE
+    assert "Rates and errors in percent, with 95% intervals." in text  # no filters.tv here
     assert "![Worst-case accuracy against attack radius](plot_translation_worst_top1.png)" in text
     assert "aa3" in result.stdout and "baseline" in result.stdout
 
@@ -101,6 +102,7 @@ def test_long_metric_names_fold_instead_of_being_cut() -> None:
     console.print(metrics_table(result))  # type: ignore[arg-type]
     text = console.export_text()
     assert "…" not in text
+    assert "rates and errors in percent" in text and "filters.tv" not in text  # none shown
     folded = "".join(line.split("│")[2].strip() for line in text.splitlines() if "│" in line)
     for name in names:
         assert name in folded
