@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.table import Table
 
 from .paired import Difference
-from .stats import format_value
+from .stats import format_value, interval_decimals
 
 CSV_COLUMNS = [
     "metric",
@@ -37,10 +37,11 @@ def _p(value: float | None) -> str:
 
 def difference_cell(d: Difference) -> str:
     """`+1.23 [+0.40, +2.05] p=0.004 better`; `n.s.` when not significant."""
-    interval = f"[{format_value(d.ci_low, True)}, {format_value(d.ci_high, True)}]"
-    return " ".join(
-        x for x in (format_value(d.difference, True), interval, _p(d.p_value), d.verdict) if x
+    decimals = interval_decimals(d.ci_low, d.ci_high)
+    low, high, difference = (
+        format_value(v, True, decimals) for v in (d.ci_low, d.ci_high, d.difference)
     )
+    return " ".join(x for x in (difference, f"[{low}, {high}]", _p(d.p_value), d.verdict) if x)
 
 
 def paired_rows(

@@ -75,12 +75,23 @@ def mean(values: torch.Tensor) -> Estimate:
     return Estimate(centre, centre - half, centre + half, images * k)
 
 
-def format_value(value: float | None, signed: bool = False) -> str:
+def format_value(value: float | None, signed: bool = False, decimals: int = 2) -> str:
     """A metric as every table shows it: two decimals, a sign when `signed`, "" for None,
     "nan" when not finite, and never "-0.00" for a value that rounds to zero."""
     if value is None:
         return ""
     if not math.isfinite(value):
         return "nan"
-    rounded = round(value, 2) + 0.0  # -0.0 + 0.0 is 0.0
-    return f"{rounded:+.2f}" if signed else f"{rounded:.2f}"
+    rounded = round(value, decimals) + 0.0  # -0.0 + 0.0 is 0.0
+    return f"{rounded:+.{decimals}f}" if signed else f"{rounded:.{decimals}f}"
+
+
+def interval_decimals(low: float, high: float, most: int = 6) -> int:
+    """Decimals (2 or more) at which an interval that excludes zero does not show a bound of
+    zero: [-0.0042, -0.0003] is shown as [-0.0042, -0.0003], not as [-0.00, -0.00]."""
+    decimals = 2
+    while decimals < most and (
+        (low > 0 and round(low, decimals) == 0) or (high < 0 and round(high, decimals) == 0)
+    ):
+        decimals += 1
+    return decimals

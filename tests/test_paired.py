@@ -118,3 +118,15 @@ def test_saved_config_round_trips() -> None:
     assert EvalConfig.from_dict(settings.to_dict()) == settings
     with pytest.raises(ShiftbenchError):
         EvalConfig.from_dict({**settings.to_dict(), "batch_size": 0})
+
+
+def test_a_small_significant_difference_is_shown_with_the_decimals_it_needs() -> None:
+    """A spread that falls by 0.003 points with an interval below zero reads "better": its
+    cell must not print the interval as [-0.01, -0.00], which looks like it touches zero."""
+    from shiftbench.comparison import difference_cell
+
+    d = Difference("diagonal.prob_true_spread", "aa3", 0.06, 0.057, -0.0032, -0.006, -0.0008,
+                   None, False)  # fmt: skip
+    assert difference_cell(d) == "-0.003 [-0.006, -0.001] better"
+    wide = Difference("clean.top1", "aa3", 70.0, 71.5, 1.5, -0.2, 3.1, 0.2, True)
+    assert difference_cell(wide) == "+1.50 [-0.20, +3.10] p=0.200 n.s."

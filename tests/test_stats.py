@@ -72,3 +72,14 @@ def test_values_are_shown_with_two_decimals_and_no_negative_zero() -> None:
     assert format_value(-0.004) == "0.00" and format_value(-0.006) == "-0.01"
     assert format_value(12.345678) == "12.35" and format_value(1.5, signed=True) == "+1.50"
     assert format_value(None) == "" and format_value(float("nan")) == "nan"
+    assert format_value(-0.00042, signed=True, decimals=4) == "-0.0004"
+
+
+def test_an_interval_that_excludes_zero_never_shows_a_zero_bound() -> None:
+    from shiftbench.stats import interval_decimals
+
+    assert interval_decimals(-1.5, 2.0) == 2  # contains zero: two decimals
+    assert interval_decimals(-0.5, -0.004) == 3  # -0.00 would contradict "better"
+    assert interval_decimals(0.00042, 0.3) == 4
+    assert interval_decimals(-0.0042, 0.0) == 2  # touches zero: not significant anyway
+    assert interval_decimals(1e-12, 1.0) == 6  # capped
