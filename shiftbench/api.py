@@ -219,7 +219,7 @@ def _image_pass(
             discard_checkpoint(checkpoint)  # bad input: nothing worth resuming
         raise
     if show and skipped:
-        warn(f"{len(skipped)} unreadable images skipped (listed in results.json)")
+        warn(_skipped_line(skipped, "unreadable"))
     seconds = max(s.seconds for s in shards)
     costs = [
         {
@@ -255,7 +255,7 @@ def _announce(
             "numbers are not comparable with full-set results"
         )
     if images.skipped:
-        warn(f"{len(images.skipped)} non-image files skipped (listed in results.json)")
+        warn(_skipped_line(images.skipped, "non-image"))
     for message in images.warnings():
         warn(message)
     for message in (m for suite in suites for m in suite.warnings()):
@@ -270,6 +270,13 @@ def _announce(
         note(f"{world.size} processes; progress shown for rank 0's share of the images")
     if resumed:
         note(f"resuming: {resumed} finished chunks of {config.chunk_size} images read back")
+
+
+def _skipped_line(skipped: list[tuple[str, str]], kind: str) -> str:
+    """`2 unreadable files skipped, first class_2/a.png (why); all listed in results.json`."""
+    path, reason = skipped[0]
+    files = "file" if len(skipped) == 1 else "files"
+    return f"{len(skipped)} {kind} {files} skipped, first {path} ({reason}); all in results.json"
 
 
 def _check_coverage(

@@ -70,6 +70,12 @@ def load_results(path: str | Path) -> dict:
     path = Path(path)
     file = path / "results.json" if path.is_dir() else path
     if not file.is_file():
+        variants = sorted(p.parent.name for p in path.glob("*/results.json"))
+        if variants:  # a compare folder: one result per variant
+            raise ShiftbenchError(
+                f"no results.json at {path}: it holds one per variant; name one of them "
+                f"({', '.join(str(path / v) for v in variants[:3])})"
+            )
         raise ShiftbenchError(f"no results.json at {path}")
     try:
         return json.loads(file.read_text())

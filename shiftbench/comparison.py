@@ -8,6 +8,7 @@ import io
 import os
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from .paired import Difference
@@ -79,7 +80,7 @@ def paired_table(variants: list[dict], differences: list[Difference]) -> Table:
     )
     for column in header:
         justify = "left" if column in ("metric", "better") else "right"
-        table.add_column(column, justify=justify, overflow="fold")
+        table.add_column(escape(column), justify=justify, overflow="fold")
     for row in rows:
         styled = []
         for cell in row:
@@ -106,7 +107,7 @@ def headline_table(variants: list[dict], differences: list[Difference], keys: li
     table.add_column("metric", overflow="fold")
     table.add_column("better")
     for v in variants:
-        table.add_column(v["label"], justify="right", no_wrap=True)
+        table.add_column(escape(v["label"]), justify="right", no_wrap=True)
     by_key = [{m["key"]: m for m in v["metrics"]} for v in variants]
     for key in keys:
         values = [metrics.get(key) for metrics in by_key]

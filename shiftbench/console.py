@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .engine import Progress as ProgressCallback
@@ -24,13 +25,19 @@ def _quiet() -> bool:
 def note(message: str) -> None:
     """An informational line on stderr."""
     if not _quiet():
-        stderr.print(f"[dim]{message}[/dim]", highlight=False)
+        stderr.print(f"[dim]{escape(message)}[/dim]", highlight=False)
 
 
 def warn(message: str) -> None:
     """A warning line on stderr."""
     if not _quiet():
-        stderr.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False)
+        stderr.print(f"[bold yellow]warning:[/bold yellow] {escape(message)}", highlight=False)
+
+
+def error(message: str) -> None:
+    """The one line of an error on stderr, from every rank. Messages are printed as written:
+    a path such as `val/[2019]/a.jpg` or a `[tool.shiftbench.check]` table is not markup."""
+    stderr.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False)
 
 
 @contextmanager

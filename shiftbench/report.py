@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 from safetensors.torch import load_file, save_file
 
@@ -220,7 +221,7 @@ def comparison_table(variants: list[dict]) -> Table:
     table = Table(title="shiftbench report", title_justify="left")
     table.add_column("metric", overflow="fold")
     for v in variants:
-        table.add_column(v["label"], justify="right")
+        table.add_column(escape(v["label"]), justify="right")
     for row in _metric_rows(variants):
         table.add_row(*row)
     return table
@@ -338,7 +339,7 @@ def metrics_table(result: EvalResult) -> Table:
     count = result.data.get("images_evaluated")
     title = f"{result.model['name']} ({result.variant})" + (f" on {count} images" if count else "")
     table = Table(
-        title=title,
+        title=escape(title),
         title_justify="left",
         caption=_units_note(any(m.suite == "filters" for m in result.metrics)),
     )

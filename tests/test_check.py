@@ -86,6 +86,9 @@ def test_cli_exit_codes(baseline: Path, tmp_path: Path) -> None:
     assert unknown.exit_code == 2 and "nope.x is not in the current results" in unknown.stderr
     missing = runner.invoke(app, ["check", str(tmp_path / "nowhere"), *args])
     assert missing.exit_code == 2 and "no results.json" in missing.stderr
+    holder = runner.invoke(app, ["check", str(tmp_path), *args])  # holds results per folder
+    assert holder.exit_code == 2 and "it holds one per variant; name one of them (" in holder.stderr
+    assert str(tmp_path / "same") in holder.stderr
 
 
 def test_markdown_and_step_summary_parse_back(baseline: Path, tmp_path: Path, monkeypatch) -> None:
@@ -140,7 +143,7 @@ def test_gates_from_pyproject(baseline: Path, tmp_path: Path, monkeypatch) -> No
     empty = tmp_path / "empty.toml"
     empty.write_text("[tool.other]\n")
     ungated = runner.invoke(app, ["check", str(worse), "--check-config", str(empty)])
-    assert ungated.exit_code == 2 and "no gate" in ungated.stderr
+    assert ungated.exit_code == 2 and "or a [tool.shiftbench.check] table" in ungated.stderr
 
 
 def test_eval_gates_itself(baseline: Path, tmp_path: Path) -> None:

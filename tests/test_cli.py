@@ -96,14 +96,15 @@ def test_limit_is_loud(folder: Path, tmp_path: Path) -> None:
 
 
 def test_corrupt_image_is_skipped_counted_and_named(folder: Path, tmp_path: Path) -> None:
-    (folder / "class_2" / "zz_broken.png").write_bytes(b"\x89PNG broken")
+    (folder / "class_2" / "[b]zz_broken.png").write_bytes(b"\x89PNG broken")
     out = tmp_path / "out"
     result = run(*TINY_RESNET, "--data", str(folder), "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert "1 unreadable images skipped" in result.stderr
+    # named on the terminal as written: a name is never read as markup
+    assert "1 unreadable file skipped, first class_2/[b]zz_broken.png (" in result.stderr
     meta = json.loads((out / "results.json").read_text())
     assert meta["data"]["images_evaluated"] == 12
-    assert [s["path"] for s in meta["data"]["skipped"]] == ["class_2/zz_broken.png"]
+    assert [s["path"] for s in meta["data"]["skipped"]] == ["class_2/[b]zz_broken.png"]
 
 
 def assert_clean_failure(result, out: Path, message: str, case: str) -> None:

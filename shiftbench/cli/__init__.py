@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ..console import stderr
+from ..console import error, stderr
 from ..distributed import shutdown
 from . import evaluate, experiments, gates, tools  # noqa: F401  (each registers commands)
 from .app import app
@@ -28,7 +28,7 @@ def main() -> None:
         # click's usage errors (vendored by recent typer) carry their message and exit code
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
             raise
-        stderr.print(f"[bold red]error:[/bold red] {exc.format_message()}", highlight=False)
+        error(exc.format_message())
         code = exc.exit_code
     finally:
         shutdown()

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import typer
 
-from ..console import stderr
+from ..console import error
 from ..errors import ShiftbenchError
 
 app = typer.Typer(
@@ -25,5 +25,5 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except ShiftbenchError as exc:
-        stderr.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        error(str(exc))
         raise typer.Exit(2) from None
