@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import importlib.util
+import json
 import math
 import os
 import pickle
@@ -19,7 +20,13 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from .antialias import AntialiasSpec, ConversionReport, adapt_released_keys
+from .antialias import (
+    SETTINGS,
+    AntialiasSpec,
+    ConversionReport,
+    adapt_released_keys,
+    conversion_flags,
+)
 from .antialias import convert_spec as convert
 from .antialias.released import RELEASED, released_url
 from .antialias.torchvision_models import family
@@ -389,6 +396,23 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return _unwrap_state_dict(state, path)
 
 
+def _conversion_of(path: str | Path) -> dict[str, object] | None:
+    """The conversion settings `shiftbench convert` wrote into a safetensors file's metadata;
+    None for any other file."""
+    if Path(path).suffix != ".safetensors":
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as handle:
+        metadata = handle.metadata() or {}
+    try:
+        described = json.loads(metadata.get("model", "null")) or {}
+        settings = described.get("antialias") or {}
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return {key: settings[key] for key in SETTINGS} if set(SETTINGS) <= set(settings) else None
+
+
 def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
     """Load `state` (read from `path`) strictly into `module`.
 
@@ -526,6 +550,12 @@ def load_model(
     elif weights is not None and is_url(str(weights)):
         weights_file = _fetch(str(weights), name)
     state = read_state_dict(weights_file) if weights_file is not None else None
+    converted_with = _conversion_of(weights_file) if weights_file is not None else None
+    if converted_with is not None and antialias is None:
+        raise ShiftbenchError(
+            f"{weights} holds a model converted by shiftbench convert: evaluate it with "
+            f"{conversion_flags(converted_with)}"
+        )
     before = state is not None and (antialias is None or _same_keys(module, state))
     if before:
         load_state(module, state, weights)
@@ -544,6 +574,12 @@ def load_model(
     if antialias is not None:
         module = convert(module, antialias, size)
         report = module.antialias_report
+        if converted_with is not None and converted_with != report.settings():
+            # padding and circular padding change no key: the load alone would not notice
+            raise ShiftbenchError(
+                f"{weights} was converted with {conversion_flags(converted_with)}, this run "
+                f"converts with {conversion_flags(report.settings())}: pass the file's options"
+            )
         if state is not None and not before:
             load_state(module, adapt_released_keys(module, state), weights)
             report.weights = "anti-aliased"

@@ -267,3 +267,33 @@ def test_baseline_resnet_is_not_circular_invariant() -> None:
     x = torch.randn(6, 3, 64, 64)
     with torch.no_grad():
         assert not torch.allclose(model(torch.roll(x, (1, 0), dims=(2, 3))), model(x), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--antialias", "4"],
+        ["--antialias", "2", "--aa-pad", "zero", "--aa-stem"],
+        ["--antialias", "5", "--circular-pad"],
+        ["--antialias", "aps"],
+        ["--antialias", "aps", "--aps-filter", "3", "--aa-pad", "reflect", "--circular-pad"],
+    ],
+)
+def test_conversion_flags_convert_the_same_way_again(options: list[str]) -> None:
+    """The flags printed for a converted file, read back by the CLI's parser, reproduce its
+    settings (what `eval` checks a file's metadata against)."""
+    from shiftbench.antialias import conversion_flags, convert_spec
+    from shiftbench.variants import antialias_spec
+
+    def spec(flags: list[str]):
+        value = {f: flags[i + 1] for i, f in enumerate(flags[:-1]) if f.startswith("--")}
+        stem = True if "--aa-stem" in flags else (False if "--no-aa-stem" in flags else None)
+        return antialias_spec(
+            value["--antialias"], value.get("--aa-pad"), stem,
+            int(value.get("--aps-filter", 1)), "--circular-pad" in flags,
+        )  # fmt: skip
+
+    model = torchvision.models.resnet18(num_classes=3)
+    first = convert_spec(model, spec(options), 64).antialias_report.settings()
+    flags = conversion_flags(first).split()
+    assert convert_spec(model, spec(flags), 64).antialias_report.settings() == first

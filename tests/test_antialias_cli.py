@@ -146,6 +146,41 @@ def test_convert_then_eval_the_saved_weights(folder: Path, tmp_path: Path) -> No
     assert "without fine-tuning" not in result.stderr
 
 
+def test_a_converted_file_is_evaluated_with_the_options_it_was_converted_with(
+    folder: Path, tmp_path: Path
+) -> None:
+    """Zero padding changes no key of the state dict, so only the file's metadata can tell
+    that a run with reflect padding would evaluate another function than was converted."""
+    saved = tmp_path / "zero.safetensors"
+    model = ["tv/resnet18", "--no-pretrained", "--num-classes", "3"]
+    made = runner.invoke(
+        app, ["convert", *model, "--antialias", "3", "--aa-pad", "zero", "--out", str(saved)]
+    )
+    assert made.exit_code == 0, made.output
+    hint = made.stderr.split("evaluate it with: ")[1].split()
+    assert hint == [
+        "shiftbench", "eval", "tv/resnet18", "--num-classes", "3", "--antialias", "3",
+        "--aa-pad", "zero", "--no-aa-stem", "--weights", str(saved),
+    ]  # fmt: skip
+    data = ["--data", str(folder), "--img-size", "32", "--max-shift", "8"]
+    ran = runner.invoke(app, [*hint[1:], *data, "--out", str(tmp_path / "ok")])
+    assert ran.exit_code == 0, ran.output
+    reflect = runner.invoke(
+        app, ["eval", *model[:1], "--num-classes", "3", "--antialias", "3", "--weights",
+              str(saved), *data, "--out", str(tmp_path / "reflect")],
+    )  # fmt: skip
+    assert reflect.exit_code == 2 and not (tmp_path / "reflect").exists()
+    assert (
+        "was converted with --antialias 3 --aa-pad zero --no-aa-stem, this run converts with "
+        "--antialias 3 --no-aa-stem" in reflect.stderr
+    )
+    plain = runner.invoke(
+        app, ["eval", *model[:1], "--num-classes", "3", "--weights", str(saved), *data]
+    )
+    assert plain.exit_code == 2
+    assert "evaluate it with --antialias 3 --aa-pad zero --no-aa-stem" in plain.stderr
+
+
 def test_released_checkpoint_loads_after_conversion(tmp_path: Path) -> None:
     released = antialiased_cnns.resnet18(filter_size=4, num_classes=5)
     path = tmp_path / "resnet18_lpf4.pth"

@@ -18,7 +18,14 @@ from ..errors import ShiftbenchError
 from .aps import ApsPool
 from .blurpool import BINOMIAL_TAPS, PAD_TYPES, BlurPool, check_filter
 from .generic import convert_generic
-from .surgery import ConversionReport, Downsampler, circular_padding, name_layers
+from .surgery import (
+    SETTINGS,
+    ConversionReport,
+    Downsampler,
+    circular_padding,
+    conversion_flags,
+    name_layers,
+)
 from .timm_models import rebuild_with_aa_layer
 from .torchvision_models import adapt_released_keys, family
 
@@ -27,12 +34,14 @@ METHODS = ("blur", "aps")
 __all__ = [
     "BINOMIAL_TAPS",
     "PAD_TYPES",
+    "SETTINGS",
     "AntialiasSpec",
     "ApsPool",
     "BlurPool",
     "ConversionReport",
     "adapt_released_keys",
     "antialias",
+    "conversion_flags",
     "convert_spec",
 ]
 

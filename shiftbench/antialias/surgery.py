@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from torch import nn
@@ -43,6 +44,25 @@ class Change:
     path: str
     kind: str
     detail: str
+
+
+SETTINGS = ("method", "filter_size", "pad_type", "pool_only", "circular_pad")
+
+
+def conversion_flags(settings: Mapping[str, object]) -> str:
+    """The command-line options that convert with `settings` (the resolved values a report
+    records) again, e.g. `--antialias 3 --aa-pad zero --no-aa-stem`."""
+    aps = settings["method"] == "aps"
+    flags = ["--antialias", "aps" if aps else str(settings["filter_size"])]
+    if aps and settings["filter_size"] != 1:
+        flags += ["--aps-filter", str(settings["filter_size"])]
+    if settings["pad_type"] != ("circular" if aps else "reflect"):
+        flags += ["--aa-pad", str(settings["pad_type"])]
+    if not aps:  # APS always converts the stem
+        flags.append("--no-aa-stem" if settings["pool_only"] else "--aa-stem")
+    if settings["circular_pad"]:
+        flags.append("--circular-pad")
+    return " ".join(flags)
 
 
 @dataclass
@@ -86,6 +106,11 @@ class ConversionReport:
             kinds = Counter(f"{c.kind} ({c.detail})" for c in self.skipped)
             line += "; left unchanged: " + ", ".join(f"{n} {k}" for k, n in kinds.items())
         return line
+
+    def settings(self) -> dict[str, object]:
+        """What the conversion was asked to do, resolved: method, filter size, padding, whether
+        the stem was left alone, circular padding."""
+        return {key: getattr(self, key) for key in SETTINGS}
 
     def describe(self) -> dict:
         """The JSON-ready report recorded in results.json."""

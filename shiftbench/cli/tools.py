@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from ..antialias import conversion_flags
 from ..api import save_converted
 from ..check import load_results
 from ..comparison import paired_table
@@ -68,8 +70,14 @@ def convert_command(
             num_classes=num_classes, img_size=img_size, antialias=spec,
         )  # fmt: skip
         save_converted(loaded, out)
-    again = f"shiftbench eval {model} --antialias {antialias} --weights {out}"
-    note(f"wrote {out}; evaluate it with: {again}")
+    again = ["shiftbench", "eval", model]
+    if model_file is not None:
+        again += ["--model-file", model_file]
+    for flag, value in (("--num-classes", num_classes), ("--img-size", img_size)):
+        again += [flag, str(value)] if value is not None else []
+    assert loaded.antialias is not None  # converted above
+    again += [*conversion_flags(loaded.antialias.settings()).split(), "--weights", str(out)]
+    note(f"wrote {out}; evaluate it with: {shlex.join(again)}")
 
 
 @app.command("corruptions")
