@@ -97,15 +97,22 @@ def _torchvision_names() -> list[str]:
     return torchvision.models.list_models()
 
 
+TIMM_SOURCES = ("hf-hub", "hf_hub", "local-dir")
+
+
 def resolve_name(name: str) -> tuple[str, str]:
     """Map a user's model name to (source, architecture[.tag]).
 
-    `tv/NAME` is torchvision, `timm/NAME` is timm, `sb/NAME` one of shiftbench's small
+    `tv/NAME` is torchvision, `timm/NAME` is timm, `hf-hub:ORG/REPO` and `local-dir:FOLDER`
+    timm models described by their config.json, `sb/NAME` one of shiftbench's small
     networks (`shiftbench.nets`); a bare name is looked up in timm first,
     then torchvision. An unknown name raises an error listing the closest known names.
     """
     import timm
 
+    prefix, sep, location = name.partition(":")
+    if sep and prefix.lower() in TIMM_SOURCES:
+        return "timm", _timm_source(prefix.lower(), location, name)
     if name.startswith("sb/"):
         from .nets import NETS
 
@@ -132,25 +139,71 @@ def resolve_name(name: str) -> tuple[str, str]:
     raise ShiftbenchError(f"unknown model '{name}' (not in timm or torchvision){hint}")
 
 
+def _timm_source(prefix: str, location: str, name: str) -> str:
+    """`hf-hub:ORG/REPO[@REV]` or `local-dir:FOLDER`, timm's own prefixes for a model whose
+    architecture and preprocessing come from a config.json beside its weights."""
+    if not location:
+        raise ShiftbenchError(f"'{name}' names no repository or folder after '{prefix}:'")
+    if prefix == "local-dir" and not (Path(location) / "config.json").is_file():
+        raise ShiftbenchError(
+            f"{name}: no config.json in {location} (a timm model folder, as "
+            "timm.models.save_for_hf writes it, holds config.json and model.safetensors)"
+        )
+    if prefix != "local-dir" and location.count("/") != 1:
+        raise ShiftbenchError(f"{name}: a Hugging Face repository is ORG/NAME")
+    return f"{'hf-hub' if prefix != 'local-dir' else prefix}:{location}"
+
+
+def _hub_cached(arch: str, filename: str) -> Path | None:
+    """A file of an `hf-hub:ORG/REPO[@REV]` repository in the Hugging Face cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    repo, _, revision = arch.removeprefix("hf-hub:").partition("@")
+    found = try_to_load_from_cache(repo, filename, revision=revision or None)
+    return Path(found) if isinstance(found, str) else None
+
+
+def _hub_files_cached(arch: str, pretrained: bool) -> None:
+    """For `hf-hub:` names: the config (and the weights, when pretrained) in the Hugging Face
+    cache, or a download that can happen, or an error within seconds."""
+    from huggingface_hub import constants
+
+    weights = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
+    config = _hub_cached(arch, "config.json") is not None
+    if not config or (pretrained and not any(_hub_cached(arch, f) for f in weights)):
+        what = "pretrained weights" if pretrained else "config.json"
+        _require_download(arch, "https://huggingface.co", Path(constants.HF_HUB_CACHE), what)
+
+
+def _hub_pinned(arch: str) -> str:
+    """`hf-hub:ORG/REPO@COMMIT`: the name with the revision that was loaded, so that a rerun
+    loads the same files after the repository moves on."""
+    config = _hub_cached(arch, "config.json")
+    if config is None or config.parent.parent.name != "snapshots":
+        return arch
+    return f"{arch.partition('@')[0]}@{config.parent.name}"
+
+
 def _offline() -> bool:
     flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("SHIFTBENCH_OFFLINE", ""))
     return any(flag.lower() in ("1", "true", "yes", "on") for flag in flags)
 
 
-def _require_download(name: str, url: str, cache: Path) -> None:
-    """Fail within seconds, with what to do, when weights are not cached and cannot be fetched."""
+def _require_download(name: str, url: str, cache: Path, what: str = "pretrained weights") -> None:
+    """Fail within seconds, with what to do, when files are not cached and cannot be fetched."""
     parsed = urlparse(url)
     host = parsed.hostname or url
-    what = f"{url} into {cache}" if parsed.path not in ("", "/") else f"them into {cache}"
-    advice = f"pass --weights PATH, use --no-pretrained, or fetch {what} on a machine with network"
+    fetch = f"{url} into {cache}" if parsed.path not in ("", "/") else f"them into {cache}"
+    advice = f"fetch {fetch} on a machine with network"
+    if what == "pretrained weights":
+        advice = f"pass --weights PATH, use --no-pretrained, or {advice}"
     if _offline():
-        raise ShiftbenchError(f"pretrained weights for {name} are not cached (offline): {advice}")
+        raise ShiftbenchError(f"{name}: {what} not cached (offline): {advice}")
     try:
         socket.create_connection((host, 443), timeout=_NETWORK_TIMEOUT_S).close()
     except OSError as exc:
         raise ShiftbenchError(
-            f"pretrained weights for {name} are not cached and {host} is unreachable "
-            f"({exc.strerror or exc}): {advice}"
+            f"{name}: {what} not cached and {host} unreachable ({exc.strerror or exc}): {advice}"
         ) from None
 
 
@@ -246,7 +299,9 @@ def _build_timm(arch: str, pretrained: bool, num_classes: int | None) -> nn.Modu
     kwargs: dict = {}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    if pretrained:
+    if arch.startswith("hf-hub:"):
+        _hub_files_cached(arch, pretrained)
+    elif pretrained and not arch.startswith("local-dir:"):
         kwargs["pretrained_cfg_overlay"] = {"file": _timm_cached_weights(arch), "source": ""}
     try:
         return timm.create_model(arch, pretrained=pretrained, **kwargs)
@@ -543,6 +598,8 @@ def load_model(
             "shiftbench": _build_shiftbench,
         }[source]
         module = build(arch, use_pretrained, num_classes)
+        if arch.startswith("hf-hub:"):
+            arch = _hub_pinned(arch)
     weights_file = weights
     if weights is not None and str(weights) in RELEASED:
         weights = _released_weights(source, arch, str(weights), antialias, module)

@@ -223,3 +223,62 @@ def test_checkpoint_saved_on_a_gpu_loads_on_the_cpu() -> None:
     assert set(state) == {"weight", "bias"}
     assert state["weight"].device.type == "cpu"
     assert torch.equal(state["weight"], torch.arange(12.0).view(3, 4))
+
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, torch.nn.Module]:
+    """A Hugging Face cache holding `hf-hub:someone/tiny` at COMMIT (as timm saves a model for
+    the hub), with every download refused."""
+    import huggingface_hub
+    from timm.models import _hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    torch.manual_seed(0)
+    model = timm.create_model("test_resnet", num_classes=6).eval()
+    repo = tmp_path / "hub" / "models--someone--tiny"
+    _hub.save_for_hf(model, str(repo / "snapshots" / COMMIT), safe_serialization=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    return repo / "snapshots" / COMMIT, model
+
+
+def test_timm_hub_and_local_folder_names_load_their_config_and_weights(hub) -> None:
+    folder, saved = hub
+    x = torch.randn(2, 3, 64, 64)
+    for name in ("hf-hub:someone/tiny", f"local-dir:{folder}"):
+        model = load_model(name, img_size=64)
+        assert model.source == "timm" and model.num_classes == 6
+        assert model.preprocess.mean == (0.5, 0.5, 0.5)  # from the saved config
+        with torch.no_grad():
+            torch.testing.assert_close(model.module(x), saved(x))
+    # the revision loaded is recorded, so a rerun loads the same files after the repo moves on
+    assert load_model("hf-hub:someone/tiny").architecture == f"hf-hub:someone/tiny@{COMMIT}"
+    assert load_model(f"hf-hub:someone/tiny@{COMMIT}", pretrained=False).pretrained is None
+
+
+def test_timm_hub_names_that_cannot_load_say_why(hub) -> None:
+    folder, _ = hub
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ShiftbenchError, match=r"hf-hub:someone/tiny: pretrained weights not cac"):
+        load_model("hf-hub:someone/tiny")
+    assert load_model("hf-hub:someone/tiny", pretrained=False).num_classes == 6
+    with pytest.raises(ShiftbenchError, match=r"config.json not cached \(offline\): fetch them"):
+        load_model("hf-hub:someone/other", pretrained=False)
+    with pytest.raises(ShiftbenchError, match="a Hugging Face repository is ORG/NAME"):
+        resolve_name("hf-hub:tiny")
+    with pytest.raises(ShiftbenchError, match="names no repository or folder"):
+        resolve_name("hf-hub:")
+    with pytest.raises(ShiftbenchError, match=r"no config\.json in"):
+        resolve_name(f"local-dir:{folder.parent}")
+
+
+def test_timm_hub_names_keep_their_colon_in_compare_specs() -> None:
+    from shiftbench.variants import parse_spec
+
+    spec = parse_spec("hf-hub:someone/tiny@main:aa=3:label=tiny3")
+    assert (spec.name, spec.aa, spec.label) == ("hf-hub:someone/tiny@main", "3", "tiny3")
