@@ -60,9 +60,15 @@ def test_a_mean_over_fewer_than_15_corruptions_is_announced() -> None:
     assert coverage_warning(("saturate",)) == (
         "no mCE: no benchmark corruption is measured at all five severities"
     )
-    window = Geometry(16, 0)
+    window = Geometry(224, 0)
     every = CorruptionSuite(window, config(suites=("corruption",)))
     assert every.warnings() == []
+    small = CorruptionSuite(Geometry(32, 0), config(suites=("corruption",))).warnings()
+    assert small == [
+        "corruptions are made at 32 px with ImageNet-C's parameters, which are defined at 224 px"
+        " and not rescaled (blur radii, pixelation, weather layers): errors, CE and mCE are not "
+        "comparable with published ImageNet-C (or CIFAR-10-C) figures"
+    ]
     two = CorruptionSuite(window, config(suites=("corruption",), corruptions=("fog", "snow")))
     assert "over 2 of the 15 benchmark corruptions (without gaussian_noise," in two.warnings()[0]
     some = CorruptionSuite(window, config(suites=("corruption",), severities=(3, 5)))

@@ -97,6 +97,9 @@ class CorruptedViews(Views):
         return torch.cat(parts) if len(parts) > 1 else parts[0]
 
 
+IMAGENET_C_SIZE = 224  # the size the corruption parameters were defined at
+
+
 class CorruptionSuite(Suite):
     """Top-1 error under each corruption and severity, CE, mCE and relative mCE."""
 
@@ -115,8 +118,15 @@ class CorruptionSuite(Suite):
 
     def warnings(self) -> list[str]:
         complete = self.corruptions if set(self.severities) == set(SEVERITIES) else ()
-        message = coverage_warning(complete)
-        return [message] if message else []
+        messages = [coverage_warning(complete)]
+        if self.geometry.size != IMAGENET_C_SIZE:
+            messages.append(
+                f"corruptions are made at {self.geometry.size} px with ImageNet-C's parameters, "
+                f"which are defined at {IMAGENET_C_SIZE} px and not rescaled (blur radii, "
+                "pixelation, weather layers): errors, CE and mCE are not comparable with "
+                "published ImageNet-C (or CIFAR-10-C) figures"
+            )
+        return [m for m in messages if m]
 
     def settings(self) -> dict:
         return {
