@@ -343,7 +343,16 @@ def scan_image_folder(
     root = check_data_root(root)
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise ShiftbenchError(f"{root} has no class sub-folders (expected root/<class>/<image>)")
+        flat_imagenet = next(root.glob("ILSVRC2012_val_*"), None) is not None
+        hint = (
+            ": ImageNet's validation images come in one flat folder; sort them into one "
+            "folder per synset first (as torchvision.datasets.ImageNet or valprep.sh does)"
+            if flat_imagenet
+            else ""
+        )
+        raise ShiftbenchError(
+            f"{root} has no class sub-folders (expected root/<class>/<image>){hint}"
+        )
     label_map, index_of = class_indices(classes, num_classes)
     listed: list[tuple[str, int]] = []
     skipped: list[tuple[str, str]] = []

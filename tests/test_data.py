@@ -97,7 +97,11 @@ def test_limit_spreads_evenly_and_deterministically(folder: Path) -> None:
     [
         (lambda p: p / "missing", "does not exist"),
         (lambda p: (p / "file.txt").write_text("x") and p / "file.txt", "not a folder"),
-        (lambda p: p, "no class sub-folders"),
+        (lambda p: p, r"no class sub-folders \(expected root/<class>/<image>\)$"),
+        (
+            lambda p: (p / "ILSVRC2012_val_00000001.JPEG").write_bytes(b"") or p,
+            "validation images come in one flat folder; sort them into one folder per synset",
+        ),
         (lambda p: (p / "empty_class").mkdir() or p, "no images found"),
     ],
 )
