@@ -159,6 +159,16 @@ def _fails(gate: Gate, current: float, baseline: float | None, higher: bool) -> 
     return worse > gate.value
 
 
+def check_baseline(gates: list[Gate], baseline: dict | None) -> None:
+    """Raise unless every max-drop gate has its metric in the baseline (which it needs)."""
+    before = {m["key"] for m in baseline["metrics"]} if baseline is not None else set()
+    for gate in gates:
+        if gate.kind == "max-drop" and baseline is None:
+            raise ShiftbenchError(f"--max-drop {gate.metric} needs --baseline")
+        if gate.kind == "max-drop" and gate.metric not in before:
+            raise ShiftbenchError(f"{gate.metric} is not in the baseline results")
+
+
 def check(
     current: dict, baseline: dict | None, gates: list[Gate], allow_mismatch: bool = False
 ) -> list[Verdict]:
@@ -169,13 +179,10 @@ def check(
     """
     now = {m["key"]: m for m in current["metrics"]}
     before = {m["key"]: m for m in baseline["metrics"]} if baseline is not None else {}
+    check_baseline(gates, baseline)
     for gate in gates:
         if gate.metric not in now:
             raise ShiftbenchError(f"{gate.metric} is not in the current results")
-        if gate.kind == "max-drop" and baseline is None:
-            raise ShiftbenchError(f"--max-drop {gate.metric} needs --baseline")
-        if gate.kind == "max-drop" and gate.metric not in before:
-            raise ShiftbenchError(f"{gate.metric} is not in the baseline results")
     if baseline is not None and not allow_mismatch:
         differ = mismatches(current, baseline)
         if differ:

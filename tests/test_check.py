@@ -83,7 +83,9 @@ def test_cli_exit_codes(baseline: Path, tmp_path: Path) -> None:
     unknown = runner.invoke(
         app, ["check", str(same), "--baseline", str(baseline), "--max-drop", "nope.x=1"]
     )
-    assert unknown.exit_code == 2 and "nope.x is not in the current results" in unknown.stderr
+    assert unknown.exit_code == 2 and "nope.x is not in the baseline results" in unknown.stderr
+    unmeasured = runner.invoke(app, ["check", str(same), "--min", "nope.x=1"])
+    assert unmeasured.exit_code == 2 and "nope.x is not in the current results" in unmeasured.stderr
     missing = runner.invoke(app, ["check", str(tmp_path / "nowhere"), *args])
     assert missing.exit_code == 2 and "no results.json" in missing.stderr
     holder = runner.invoke(app, ["check", str(tmp_path), *args])  # holds results per folder
@@ -161,6 +163,36 @@ def test_eval_gates_itself(baseline: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, gated)
     assert result.exit_code == 0, result.output
     assert "shiftbench check" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("gating", "message"),
+    [
+        (["--baseline", "{tmp}/nowhere"], "no gate: give --max-drop / --min"),
+        (["--max-drop", "consistency=0.5"], "--max-drop consistency.consistency needs --baseline"),
+        (["--baseline", "{base}", "--max-drop", "circular=1"], "circular.consistency is not in"),
+        (["--min", "translation=50"], "a gate reads the translation suite, which is not selected"),
+        (["--check-config", "{tmp}/none.toml"], "check configuration not found"),
+        (["--markdown", "{tmp}/v.md"], "--allow-mismatch and --markdown apply to gates"),
+    ],
+)
+def test_eval_refuses_gates_it_cannot_apply_before_evaluating(
+    baseline: Path, tmp_path: Path, gating: list[str], message: str, monkeypatch
+) -> None:
+    """Found after an evaluation of hours, these would waste it: eval reads them first."""
+    import shiftbench.cli.evaluate
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("evaluated before refusing the gates")
+
+    monkeypatch.setattr(shiftbench.cli.evaluate, "evaluate", no_run)
+    folder = write_folder(tmp_path / "data")
+    options = [o.format(tmp=tmp_path, base=baseline) for o in gating]
+    out = tmp_path / "out"
+    args = ["eval", *TINY_RESNET, "--data", str(folder), "--out", str(out), *options]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert not out.exists()
 
 
 def test_markdown_when_all_pass(baseline: Path) -> None:

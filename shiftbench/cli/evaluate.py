@@ -39,7 +39,7 @@ from ..variants import (
     read_models_toml,
 )
 from .app import app, user_errors
-from .gates import gate
+from .gates import Gating, gate, read_gating
 from .options import (
     DEFAULT_SUITE,
     AaPad,
@@ -173,6 +173,10 @@ def eval_command(
         )  # fmt: skip
         spec = antialias_spec(antialias, aa_pad, aa_stem, aps_filter, circular_pad)
         source = _check_sources(config.suites, data, imagenet_c)
+        gating = _gating_before_the_run(
+            config.suites, baseline, max_drop, minimum, check_config, allow_mismatch,
+            markdown_file,
+        )  # fmt: skip
         out_dir, resuming = output_folder(out, resume, default_output_dir(model))
         created = prepare_output_dir(out_dir)
         try:
@@ -196,13 +200,37 @@ def eval_command(
     stdout.print(metrics_table(result))
     _note_batch_size(config.batch_size, [result])
     note(f"results written to {out_dir}")
-    if baseline is not None or max_drop or minimum:
+    if gating is not None:
         with user_errors():
-            code = gate(
-                load_results(out_dir), baseline, max_drop, minimum, check_config,
-                allow_mismatch, markdown_file,
-            )  # fmt: skip
+            code = gate(load_results(out_dir), gating)
         raise typer.Exit(code)
+
+
+def _gating_before_the_run(
+    suites: tuple[str, ...],
+    baseline: Path | None,
+    max_drop: list[str] | None,
+    minimum: list[str] | None,
+    check_config: Path | None,
+    allow_mismatch: bool,
+    markdown_file: Path | None,
+) -> Gating | None:
+    """The gates eval applies after its run, read now: a missing gate, an unreadable baseline
+    or a gate on a suite that will not run is found before hours of evaluation, not after."""
+    if baseline is None and not max_drop and not minimum and check_config is None:
+        if allow_mismatch or markdown_file is not None:
+            raise ShiftbenchError(
+                "--allow-mismatch and --markdown apply to gates: add --baseline, --max-drop, "
+                "--min or --check-config"
+            )
+        return None
+    gating = read_gating(baseline, max_drop, minimum, check_config, allow_mismatch, markdown_file)
+    unselected = sorted(gating.suites() - set(suites))
+    if unselected:
+        raise ShiftbenchError(
+            f"a gate reads the {', '.join(unselected)} suite, which is not selected (--suite)"
+        )
+    return gating
 
 
 def _note_batch_size(asked: int | str, results: list) -> None:

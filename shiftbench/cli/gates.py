@@ -3,31 +3,63 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.table import Table
 
-from ..check import HEADER, check, config_gates, load_results, markdown, parse_gates, rows
+from ..check import (
+    HEADER,
+    Gate,
+    check,
+    check_baseline,
+    config_gates,
+    load_results,
+    markdown,
+    parse_gates,
+    rows,
+)
 from ..console import stderr, stdout
 from ..errors import ShiftbenchError
 
 
-def gate(
-    current: dict,
+@dataclass(frozen=True)
+class Gating:
+    """The gates to apply, read and checked before anything is evaluated."""
+
+    gates: list[Gate]
+    baseline: dict | None
+    allow_mismatch: bool
+    markdown_file: Path | None
+
+    def suites(self) -> set[str]:
+        """The suites whose metrics the gates read."""
+        return {g.metric.split(".")[0] for g in self.gates}
+
+
+def read_gating(
     baseline: Path | None,
     max_drop: list[str] | None,
     minimum: list[str] | None,
     config: Path | None,
     allow_mismatch: bool,
     markdown_file: Path | None,
-) -> int:
-    """Run the regression gates, print and write the verdicts; 0 when all hold, else 1."""
+) -> Gating:
+    """The gates of the options and the TOML table, and the baseline they compare with; an
+    error when there is no gate or the baseline cannot be read."""
     gates, configured_allow = config_gates(config)
     gates += parse_gates("max-drop", max_drop or []) + parse_gates("min", minimum or [])
     if not gates:
         raise ShiftbenchError("no gate: give --max-drop / --min or a [tool.shiftbench.check] table")
     previous = load_results(baseline) if baseline is not None else None
-    verdicts = check(current, previous, gates, allow_mismatch or configured_allow)
+    check_baseline(gates, previous)
+    return Gating(gates, previous, allow_mismatch or configured_allow, markdown_file)
+
+
+def gate(current: dict, gating: Gating) -> int:
+    """Run the regression gates, print and write the verdicts; 0 when all hold, else 1."""
+    verdicts = check(current, gating.baseline, gating.gates, gating.allow_mismatch)
+    markdown_file = gating.markdown_file
     table = Table(title="shiftbench check", title_justify="left")
     for column in HEADER:
         justify = "left" if column in ("metric", "gate") else "right"

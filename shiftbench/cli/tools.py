@@ -22,7 +22,7 @@ from ..synthetic import generate_images
 from ..variants import antialias_spec
 from .app import app, user_errors
 from .evaluate import load_announced
-from .gates import gate
+from .gates import gate, read_gating
 from .options import (
     AaPad,
     AaStem,
@@ -109,10 +109,10 @@ def check_command(
     """Gate CI on robustness regressions: exit 0 if every gate holds, 1 on a regression,
     2 on unusable input (missing metrics, different settings without --allow-mismatch)."""
     with user_errors():
-        code = gate(
-            load_results(current), baseline, max_drop, minimum, check_config,
-            allow_mismatch, markdown_file,
-        )  # fmt: skip
+        gating = read_gating(
+            baseline, max_drop, minimum, check_config, allow_mismatch, markdown_file
+        )
+        code = gate(load_results(current), gating)
     raise typer.Exit(code)
 
 
