@@ -30,8 +30,8 @@ def triple(text: str | None, option: str) -> tuple[float, float, float] | None:
 Model = Annotated[
     str,
     typer.Argument(
-        help="timm name (resnet50, convnext_tiny.fb_in1k, timm/NAME), torchvision "
-        "tv/NAME[.WEIGHTS], or any label with --model-file."
+        help="timm name (resnet50, convnext_tiny.fb_in1k, timm/NAME, hf-hub:ORG/REPO, "
+        "local-dir:FOLDER), torchvision tv/NAME[.WEIGHTS], or any label with --model-file."
     ),
 ]
 Pretrained = Annotated[
