@@ -43,6 +43,24 @@ def candidates(layer: BlurPool) -> dict[str, Callable[[torch.Tensor], torch.Tens
     def padded(x: torch.Tensor) -> torch.Tensor:
         return F.pad(x, pads, mode="reflect")
 
+    def reflect_by_concatenation(x: torch.Tensor) -> torch.Tensor:
+        # F.pad's reflect kernel may turn a channels-last tensor into NCHW on the GPU (then
+        # both convolutions around it pay for layout conversions); torch.cat keeps the layout
+        left, right, top, bottom = pads
+
+        def along(y: torch.Tensor, before: int, after: int, dim: int) -> torch.Tensor:
+            n = y.shape[dim]
+            parts = [y.narrow(dim, 1, before).flip(dim)] if before else []
+            parts.append(y)
+            parts += [y.narrow(dim, n - 1 - after, after).flip(dim)] if after else []
+            return torch.cat(parts, dim=dim)
+
+        return along(along(x, left, right, 3), top, bottom, 2)
+
+    def blur_after_concatenation(x: torch.Tensor) -> torch.Tensor:
+        filt = layer.filt.to(x.dtype)
+        return F.conv2d(reflect_by_concatenation(x), filt, stride=s, groups=x.shape[1])
+
     def separable(x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]
         rows = F.conv2d(padded(x), weights(x, (1, k)), stride=(1, s), groups=c)
@@ -67,6 +85,8 @@ def candidates(layer: BlurPool) -> dict[str, Callable[[torch.Tensor], torch.Tens
     out = {
         "shiftbench BlurPool": layer,
         "reflect pad only": padded,
+        "reflect pad by torch.cat only": reflect_by_concatenation,
+        "reflect pad by torch.cat, then depthwise conv": blur_after_concatenation,
         "depthwise conv only (zero pad)": lambda x: F.conv2d(
             x, layer.filt.to(x.dtype), stride=s, padding=k // 2, groups=x.shape[1]
         ),

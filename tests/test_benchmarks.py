@@ -32,7 +32,14 @@ def test_benchmark_runs_and_writes_json(
     argv = [script, *TOY_RUNS[script], "--device", "cpu", "--json", str(out)]
     monkeypatch.setattr(sys, "argv", argv)
     runpy.run_path(str(BENCHMARKS / script), run_name="__main__")
-    assert json.loads(out.read_text())
+    figures = json.loads(out.read_text())
+    assert figures
+    if script == "blurpool_kernels.py":  # every full formulation computes BlurPool's output
+        whole = {row["how"]: row["equal_to_blurpool"] for row in figures["rows"]}
+        assert {how for how, same in whole.items() if same} == {
+            how for how in whole if " only" not in how
+        }
+        assert "reflect pad by torch.cat, then depthwise conv" in whole
 
 
 def test_corruption_gallery_draws_a_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
