@@ -91,9 +91,10 @@ def _umask() -> int:
     return current
 
 
-def _publish(out: Path, write: Callable[[Path], None]) -> list[Path]:
+def publish(out: Path, write: Callable[[Path], None]) -> list[Path]:
     """Let `write` fill a hidden staging folder inside `out`, then move its files into place:
-    an interrupted run leaves no half-written result file."""
+    an interrupted run leaves no half-written result file, and a failed write (a full disk)
+    is one error naming the folder."""
     prepare_output_dir(out)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
@@ -105,6 +106,8 @@ def _publish(out: Path, write: Callable[[Path], None]) -> list[Path]:
             target = out / path.name
             os.replace(path, target)
             written.append(target)
+    except OSError as exc:
+        raise ShiftbenchError(f"cannot write the results to {out}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
@@ -124,7 +127,7 @@ def write_results(result: EvalResult, out: str | Path) -> list[Path]:
         records = {k: v.contiguous() for k, v in result.records.items()}
         save_file(records, str(staging / "records.safetensors"))
 
-    return _publish(Path(out), write)
+    return publish(Path(out), write)
 
 
 COMPARISON = "comparison.json"
@@ -296,7 +299,7 @@ def render_report(
                 lines += ["", f"## {title}", "", f"![{title}]({name})"]
         (staging / "report.md").write_text("\n".join(lines) + "\n")
 
-    return _publish(out, write)
+    return publish(out, write)
 
 
 def variant_folders(labels: list[str]) -> list[str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from .data import ImageSet, load_canvas, scan_image_folder
 from .errors import ShiftbenchError
 from .models import IMAGENET_MEAN, IMAGENET_STD
 from .nets import build_net
+from .report import publish
 from .views import Geometry, unit_range
 
 PAD = 4  # pixels of zero padding before the random crop
@@ -232,41 +232,41 @@ def save_twins(
     num_classes: int,
     extra: dict,
 ) -> list[Path]:
-    """Each twin's state dict as `<label>.safetensors` (written whole), `models.toml` for
-    `shiftbench compare --config`, and `train.json` (settings, curves, data)."""
+    """Each twin's state dict as `<label>.safetensors`, `models.toml` for `shiftbench compare
+    --config`, and `train.json` (settings, curves, data), written whole or not at all."""
     from . import __version__
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    lines = []
-    for twin in twins:
-        target = out / f"{twin.label}.safetensors"
-        state = {k: v.detach().cpu().contiguous() for k, v in twin.module.state_dict().items()}
-        partial = out / f".{target.name}.partial"
-        save_file(state, str(partial), metadata={"arch": config.arch, "label": twin.label})
-        os.replace(partial, target)
-        written.append(target)
-        lines += [
-            "[[model]]",
-            f'name = "sb/{config.arch}"',
-            f"aa = {twin.filter_size}",
-            f'weights = "{target.name}"',
-            f'label = "{twin.label}"',
-            f"num_classes = {num_classes}",
-            f"img_size = {config.img_size}",
-            "",
-        ]
-    (out / "models.toml").write_text("\n".join(lines))
-    document = {
-        "shiftbench": __version__,
-        "config": asdict(config),
-        "num_classes": num_classes,
-        "models": {t.label: {"filter_size": t.filter_size, "history": t.history} for t in twins},
-        **extra,
-    }
-    (out / "train.json").write_text(json.dumps(document, indent=2) + "\n")
-    return [*written, out / "models.toml", out / "train.json"]
+    def write(staging: Path) -> None:
+        lines = []
+        for twin in twins:
+            state = {k: v.detach().cpu().contiguous() for k, v in twin.module.state_dict().items()}
+            target = f"{twin.label}.safetensors"
+            save_file(
+                state, str(staging / target), metadata={"arch": config.arch, "label": twin.label}
+            )
+            lines += [
+                "[[model]]",
+                f'name = "sb/{config.arch}"',
+                f"aa = {twin.filter_size}",
+                f'weights = "{target}"',
+                f'label = "{twin.label}"',
+                f"num_classes = {num_classes}",
+                f"img_size = {config.img_size}",
+                "",
+            ]
+        (staging / "models.toml").write_text("\n".join(lines))
+        document = {
+            "shiftbench": __version__,
+            "config": asdict(config),
+            "num_classes": num_classes,
+            "models": {
+                t.label: {"filter_size": t.filter_size, "history": t.history} for t in twins
+            },
+            **extra,
+        }
+        (staging / "train.json").write_text(json.dumps(document, indent=2) + "\n")
+
+    return publish(Path(out), write)
 
 
 def folder_images(root: str | Path, size: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:

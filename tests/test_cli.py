@@ -192,7 +192,10 @@ def test_failed_write_leaves_no_result_file(folder: Path, tmp_path: Path, monkey
     monkeypatch.setattr(report, "save_file", explode)
     out = tmp_path / "out"
     result = run(*TINY_RESNET, "--data", str(folder), "--out", str(out))
-    assert result.exit_code != 0
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: cannot write the results to {out}: No space left on device"
+    )
     # only the hidden checkpoint stays: the evaluation itself was finished
     assert [p.name for p in out.iterdir()] == [".partial"]
     monkeypatch.undo()

@@ -14,7 +14,7 @@ from ..demo import DemoConfig, cache_root, run_demo
 from ..engine import resolve_device
 from ..errors import ShiftbenchError
 from ..nets import NETS
-from ..report import default_output_dir, prepare_output_dir
+from ..report import default_output_dir, discard_output_dir, prepare_output_dir
 from ..train import TrainConfig, cifar10, export_folder, folder_images, save_twins, train_twins
 from .app import app, user_errors
 from .options import Device, Seed
@@ -68,8 +68,12 @@ def demo_command(
             epochs=epochs,
             seed=seed,
         )
-        prepare_output_dir(out)
-        variants, differences = run_demo(config, out, device)
+        created = prepare_output_dir(out)
+        try:
+            variants, differences = run_demo(config, out, device)
+        except BaseException:
+            discard_output_dir(out, created)
+            raise
     stdout.print(headline_table(variants, differences, DEMO_HEADLINES))
     note(
         f"synthetic data (shiftbench.synthetic), not ImageNet; cache: {cache_root()}; "
@@ -127,7 +131,7 @@ def train_command(
         if dataset not in ("folder", "cifar10"):
             raise ShiftbenchError("--dataset must be folder or cifar10")
         out_dir = out if out is not None else default_output_dir(f"train_{arch}")
-        prepare_output_dir(out_dir)
+        device_used = resolve_device(device)
         if dataset == "cifar10":
             if img_size != 32:
                 raise ShiftbenchError("CIFAR-10 images are 32 px: leave --img-size at 32")
@@ -138,18 +142,22 @@ def train_command(
         else:
             pixels, labels, classes = folder_images(data, img_size)
             validation = folder_images(val, img_size) if val is not None else None
-        device_used = resolve_device(device)
+        created = prepare_output_dir(out_dir)
         note(
             f"sb/{arch} with filter sizes {config.filter_sizes} on {len(labels)} images, "
             f"{len(classes)} classes; {device_used}"
         )
-        with training_bar(config.epochs * len(labels)) as update:
-            twins = train_twins(
-                config, pixels, labels, len(classes), device_used,
-                validation[:2] if validation is not None else None, update,
-            )  # fmt: skip
-        extra = {"data": str(data), "dataset": dataset, "classes": classes}
-        save_twins(twins, config, out_dir, len(classes), extra)
+        try:
+            with training_bar(config.epochs * len(labels)) as update:
+                twins = train_twins(
+                    config, pixels, labels, len(classes), device_used,
+                    validation[:2] if validation is not None else None, update,
+                )  # fmt: skip
+            extra = {"data": str(data), "dataset": dataset, "classes": classes}
+            save_twins(twins, config, out_dir, len(classes), extra)
+        except BaseException:
+            discard_output_dir(out_dir, created)
+            raise
         evaluation = val
         if dataset == "cifar10" and validation is not None:
             evaluation = export_folder(*validation, out_dir / "test-images")
