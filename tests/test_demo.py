@@ -103,12 +103,9 @@ def test_train_cli_writes_checkpoints_that_compare_loads(tmp_path: Path) -> None
                                   "--out", str(tmp_path / "c")])  # fmt: skip
     assert missing.exit_code == 2 and "no CIFAR-10" in missing.output
     assert not (tmp_path / "c").exists()  # bad input leaves no folder behind
-    assert sorted(p.name for p in out.iterdir()) == [
-        "aa3.safetensors",
-        "baseline.safetensors",
-        "models.toml",
-        "train.json",
-    ]  # fmt: skip  (published whole: no staging or partial file left)
+    # published whole: no staging folder or partial file left beside the results
+    published = ["aa3.safetensors", "baseline.safetensors", "models.toml", "train.json"]
+    assert sorted(p.name for p in out.iterdir()) == published
 
 
 def _fake_cifar(root: Path) -> tuple[np.ndarray, list[int]]:
