@@ -84,10 +84,13 @@ def generate_images(
         raise ShiftbenchError("--per-class must be >= 1 and --size >= 16")
     root = Path(root)
     rng = np.random.default_rng(seed)
-    for label in range(classes):
-        folder = root / f"{label:02d}_{CLASS_NAMES[label]}"
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            pixels = render_image(label, size, rng, radius, texture)
-            Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+    try:
+        for label in range(classes):
+            folder = root / f"{label:02d}_{CLASS_NAMES[label]}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                pixels = render_image(label, size, rng, radius, texture)
+                Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+    except OSError as exc:
+        raise ShiftbenchError(f"cannot write images to {root}: {exc.strerror or exc}") from None
     return root

@@ -62,6 +62,16 @@ def test_demo_cli(tmp_path: Path, monkeypatch) -> None:
     assert bad.exit_code == 2 and "filter sizes" in bad.output
 
 
+def test_synthetic_cli_writes_images_or_one_error_line(tmp_path: Path) -> None:
+    made = runner.invoke(app, ["synthetic", str(tmp_path / "s"), "--classes", "2",
+                               "--per-class", "2", "--size", "16"])  # fmt: skip
+    assert made.exit_code == 0 and len(list((tmp_path / "s").rglob("*.png"))) == 4
+    (tmp_path / "a_file").write_text("x")
+    blocked = runner.invoke(app, ["synthetic", str(tmp_path / "a_file" / "s")])
+    assert blocked.exit_code == 2 and "Traceback" not in blocked.output
+    assert blocked.stderr.startswith(f"error: cannot write images to {tmp_path / 'a_file' / 's'}")
+
+
 def test_twins_start_equal_and_see_the_same_augmented_batches() -> None:
     twins = build_twins(TrainConfig(arch="demo", filter_sizes=(0, 3, 5)), 10)
     base = twins[0].module.state_dict()
