@@ -169,26 +169,36 @@ def expand_antialias(specs: list[VariantSpec], sizes: str | None) -> list[Varian
     entries = [s.strip() for s in sizes.split(",") if s.strip()]
     if not entries:
         raise ShiftbenchError("--antialias takes a list such as 0,3,4,5 or 0,aps")
-    for entry in entries:
-        antialias_spec(entry)  # validates every entry before any model is built
+    variants = {}
+    for entry in entries:  # validates every entry before any model is built
+        converted = antialias_spec(entry)
+        variants[entry] = converted.variant if converted is not None else "baseline"
     return [
-        replace(spec, aa=entry) if spec.aa is None else spec
+        replace(spec, aa=entry, label=f"{spec.label} ({variants[entry]})" if spec.label else None)
+        if spec.aa is None
+        else spec
         for spec in specs
         for entry in (entries if spec.aa is None else [spec.aa])
     ]
 
 
+def check_labels(specs: list[VariantSpec]) -> None:
+    """Refuse two variants given the same label (they would share a result folder)."""
+    given = [s.label for s in specs if s.label]
+    repeated = sorted({label for label in given if given.count(label) > 1})
+    if repeated:
+        raise ShiftbenchError(f"two models have the same label: {', '.join(repeated)}")
+
+
 def labels_for(specs: list[VariantSpec], models: list[LoadedModel]) -> list[str]:
     """Names for tables and folders: a spec's own label, else the variant (baseline, aa4),
-    prefixed by the model name when several models are compared; repeats get #2, #3."""
+    prefixed by the model name when several models are compared; repeats get #2, #3 (labels
+    given twice are refused earlier, by `check_labels`)."""
     one_model = len({s.name for s in specs}) == 1
     labels = [
         spec.label or (model.variant if one_model else f"{spec.name} ({model.variant})")
         for spec, model in zip(specs, models, strict=True)
     ]
-    given = [s.label for s in specs if s.label]
-    if len(given) != len(set(given)):
-        raise ShiftbenchError("two models have the same label")
     seen: dict[str, int] = {}
     unique = []
     for label in labels:

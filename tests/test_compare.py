@@ -18,6 +18,7 @@ from shiftbench.paired import mcnemar_exact, paired_differences
 from shiftbench.report import read_saved, write_comparison
 from shiftbench.variants import (
     VariantSpec,
+    check_labels,
     expand_antialias,
     labels_for,
     parse_spec,
@@ -164,8 +165,14 @@ def test_labels_are_variants_then_models_and_unique() -> None:
     ]  # fmt: skip
     two = [parse_spec("r18"), parse_spec("r50:label=big")]
     assert labels_for(two, [Loaded("baseline"), Loaded("baseline")]) == ["r18 (baseline)", "big"]
-    with pytest.raises(ShiftbenchError, match="same label"):
-        labels_for([parse_spec("a:label=x"), parse_spec("b:label=x")], [Loaded("b")] * 2)
+    with pytest.raises(ShiftbenchError, match=r"same label: x$"):
+        check_labels([parse_spec("a:label=x"), parse_spec("b:label=x"), parse_spec("c:label=y")])
+    # a labelled spec expanded by --antialias names each of its variants
+    expanded = expand_antialias([parse_spec("r18:label=mine"), parse_spec("r50")], "0,4,aps")
+    assert [s.label for s in expanded] == [
+        "mine (baseline)", "mine (aa4)", "mine (aps)", None, None, None,
+    ]  # fmt: skip
+    check_labels(expanded)
 
 
 def _compare(folder: Path, out: Path, *extra: str) -> object:

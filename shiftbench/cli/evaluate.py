@@ -32,6 +32,7 @@ from ..suites import needs_images, parse_suite_names
 from ..variants import (
     VariantSpec,
     antialias_spec,
+    check_labels,
     expand_antialias,
     labels_for,
     load_variant,
@@ -282,6 +283,7 @@ def compare_specs(
     if not specs:
         raise ShiftbenchError("compare needs models: names, specs or --config models.toml")
     specs = expand_antialias(specs, antialias)
+    check_labels(specs)
     if len(specs) < 2:
         raise ShiftbenchError(
             "compare needs at least two variants: several models, or --antialias 0,4"
