@@ -27,7 +27,6 @@ from .options import (
     AaPad,
     AaStem,
     AllowMismatch,
-    Antialias,
     ApsFilter,
     CheckConfig,
     CircularPad,
@@ -47,7 +46,10 @@ from .options import (
 def convert_command(
     model: Model,
     out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write.")],
-    antialias: Antialias = "4",
+    antialias: Annotated[
+        str,
+        typer.Option(help="BlurPool filter size 1..7 (4 = the released default) or aps."),
+    ] = "4",
     aa_pad: AaPad = None,
     aa_stem: AaStem = None,
     aps_filter: ApsFilter = 1,
