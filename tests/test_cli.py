@@ -140,6 +140,8 @@ def bad_weights(tmp_path: Path) -> list[str]:
         ("unread_attack", "--attack-step is read by the translation suite"),
         ("unread_severities", "--severities is read by the corruption suite"),
         ("unread_shift", "--max-shift has no effect with no image suite"),
+        ("unread_image_options", "--limit, --amp, --decode have no effect with no image suite"),
+        ("unread_preprocessing", "--interpolation, --std have no effect with no image suite"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path: Path, case: str, message: str) -> None:
@@ -178,8 +180,14 @@ def test_bad_input_is_one_line(tmp_path: Path, case: str, message: str) -> None:
         args += ["--attack-step", "2"]
     elif case == "unread_severities":
         args += ["--suite", "all", "--severities", "3"]
-    elif case == "unread_shift":
-        args = [a for a in args if a not in ("--data", str(data))] + ["--suite", "filters"]
+    elif case in ("unread_shift", "unread_image_options", "unread_preprocessing"):
+        # the filters suite alone reads the weights, no image
+        args = ["test_resnet", "--no-pretrained", "--suite", "filters", "--out", str(out)]
+        args += {
+            "unread_shift": ["--max-shift", "8"],
+            "unread_image_options": ["--limit", "3", "--amp", "bf16", "--decode", "device"],
+            "unread_preprocessing": ["--interpolation", "bicubic", "--std", "0.5,0.5,0.5"],
+        }.get(case, [])
     assert_clean_failure(run(*args), out, message, case)
 
 

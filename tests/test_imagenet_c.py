@@ -243,6 +243,10 @@ def test_compare_on_the_released_files(tmp_path: Path) -> None:
         (["--imagenet-c", "."], "read by --suite corruption"),
         (["-s", "corruption", "--imagenet-c", ".", "--max-shift", "8"], "no effect with the"),
         (["-s", "corruption", "--imagenet-c", ".", "--jpeg-like-release"], "made on the fly"),
+        (  # without --data no image is resized
+            ["-s", "corruption", "--imagenet-c", ".", "--interpolation", "bicubic", "NO_DATA"],
+            "used at their stored size, never resized; it applies only to the clean images",
+        ),
     ],
 )
 def test_cli_corruption_errors(tmp_path: Path, extra: list[str], message: str) -> None:
@@ -250,6 +254,9 @@ def test_cli_corruption_errors(tmp_path: Path, extra: list[str], message: str) -
     extra = [str(tmp_path / "empty") if e == "EMPTY" else e for e in extra]
     data = write_folder(tmp_path / "data")
     args = ["eval", "test_resnet", "--no-pretrained", "--num-classes", "3", "--data", str(data)]
+    if "NO_DATA" in extra:
+        extra.remove("NO_DATA")
+        args = args[:-2]
     result = runner.invoke(app, [*args, *extra, "--out", str(tmp_path / "out")])
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()

@@ -86,6 +86,7 @@ from .options import (
     SuiteNames,
     Weights,
     Workers,
+    check_preprocessing_read,
     eval_config,
     output_folder,
     triple,
@@ -174,6 +175,9 @@ def eval_command(
         )  # fmt: skip
         spec = antialias_spec(antialias, aa_pad, aa_stem, aps_filter, circular_pad)
         source = _check_sources(config.suites, data, imagenet_c)
+        check_preprocessing_read(
+            config.suites, data, imagenet_c is not None, interpolation, mean, std
+        )
         gating = _gating_before_the_run(
             config.suites, baseline, max_drop, minimum, check_config, allow_mismatch,
             markdown_file,
@@ -383,6 +387,9 @@ def compare_command(
         )  # fmt: skip
         specs = compare_specs(models or [], config_file, antialias, defaults)
         source = _check_sources(config.suites, data, imagenet_c)
+        check_preprocessing_read(
+            config.suites, data, imagenet_c is not None, interpolation, mean, std
+        )
         out_dir, resuming = output_folder(out, resume, default_output_dir("compare"))
         created = prepare_output_dir(out_dir)
         try:

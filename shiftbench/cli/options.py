@@ -252,6 +252,38 @@ def output_folder(out: Path | None, resume: Path | None, default: Path) -> tuple
     return (out if out is not None else default), False
 
 
+def _refuse_without_images(options: list[str]) -> None:
+    """Options about images, given to a run that reads none, are an error."""
+    if options:
+        verb, pronoun = ("has", "it") if len(options) == 1 else ("have", "them")
+        raise ShiftbenchError(
+            f"{', '.join(options)} {verb} no effect with no image suite (filters reads the "
+            f"weights alone): leave {pronoun} out"
+        )
+
+
+def check_preprocessing_read(
+    suites: tuple[str, ...],
+    data: Path | None,
+    released: bool,
+    interpolation: str | None,
+    mean: str | None,
+    std: str | None,
+) -> None:
+    """Refuse preprocessing overrides that no image goes through: with only model suites,
+    any of them; on the released ImageNet-C files without --data (stored size, never
+    resized), --interpolation."""
+    if not needs_images(suites):
+        given = [o for o, v in (("--interpolation", interpolation), ("--mean", mean),
+                                ("--std", std)) if v is not None]  # fmt: skip
+        _refuse_without_images(given)
+    elif released and data is None and interpolation is not None:
+        raise ShiftbenchError(
+            "--interpolation: the released ImageNet-C images are used at their stored size, "
+            "never resized; it applies only to the clean images of --data"
+        )
+
+
 def eval_config(
     suites: tuple[str, ...],
     *,
@@ -294,9 +326,25 @@ def eval_config(
             raise ShiftbenchError(f"{option} is read by the {suite} suite, which is not selected")
     if released and jpeg_like_release:
         raise ShiftbenchError("--jpeg-like-release is for corruptions made on the fly")
-    if max_shift is not None and (released or not needs_images(suites)):
-        where = "the released ImageNet-C files" if released else "no image suite"
-        raise ShiftbenchError(f"--max-shift has no effect with {where}: leave it out")
+    if max_shift is not None and released:
+        raise ShiftbenchError(
+            "--max-shift has no effect with the released ImageNet-C files: leave it out"
+        )
+    if not needs_images(suites):
+        defaults = EvalConfig()
+        passed = {
+            "--max-shift": max_shift is not None,
+            "--limit": limit is not None,
+            "--image-list": image_list is not None,
+            "--batch-size": batch_size != str(defaults.batch_size),
+            "--workers": workers != defaults.workers,
+            "--amp": amp != defaults.amp,
+            "--channels-last": channels_last,
+            "--compile": compile_model,
+            "--chunk-size": chunk_size != defaults.chunk_size,
+            "--decode": decode != defaults.decode,
+        }
+        _refuse_without_images([option for option, given in passed.items() if given])
     if image_list is not None:
         read_image_list(image_list)  # a bad list is refused before any model is loaded
     shifts = {"max_shift": max_shift, "shift_passes": shift_passes, "attack_mode": attack_mode}
