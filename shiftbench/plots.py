@@ -111,3 +111,64 @@ def corruption_plot(variants: list[Saved], path: Path) -> bool:
     figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
     return True
+
+
+def _point(results: Saved, key: str) -> tuple[float, float, float] | None:
+    metric = next((m for m in results["metrics"] if m["key"] == key), None)
+    if metric is None or metric["value"] is None:
+        return None
+    return metric["value"], metric["ci_low"], metric["ci_high"]
+
+
+Estimate = tuple[float, float, float]  # value, 95% interval
+
+
+def tradeoff_points(
+    variants: list[Saved],
+) -> tuple[list[tuple[str, Estimate, Estimate]], list[tuple[int, int]]]:
+    """(label, clean accuracy, consistency) of every variant that has both, and the arrows
+    as (from, to) positions in that list: within each model, from its first variant (the
+    baseline of a compare) to each of the others."""
+    points, arrows, first = [], [], {}
+    for results in variants:
+        accuracy = _point(results, "clean.top1")
+        consistency = _point(results, "consistency.consistency")
+        if accuracy is None or consistency is None:
+            continue
+        model = results["model"]["name"]
+        if model in first:
+            arrows.append((first[model], len(points)))
+        else:
+            first[model] = len(points)
+        points.append((results["label"], accuracy, consistency))
+    return points, arrows
+
+
+def tradeoff_plot(variants: list[Saved], path: Path) -> bool:
+    """Consistency against clean accuracy, as antialiased-cnns plots its ImageNet models:
+    one point per variant with its 95% intervals on both axes, arrows from each model's
+    first variant to the others. False when no variant has both metrics."""
+    points, arrows = tradeoff_points(variants)
+    if not points:
+        return False
+    figure, axes = plt.subplots(figsize=(6, 4.5))
+    for label, (x, x_low, x_high), (y, y_low, y_high) in points:
+        axes.errorbar(
+            x, y, xerr=[[x - x_low], [x_high - x]], yerr=[[y - y_low], [y_high - y]],
+            fmt="o", capsize=3, label=label,
+        )  # fmt: skip
+    for start, end in arrows:
+        axes.annotate(
+            "", xy=(points[end][1][0], points[end][2][0]),
+            xytext=(points[start][1][0], points[start][2][0]),
+            arrowprops={"arrowstyle": "->", "color": "0.4", "shrinkA": 4, "shrinkB": 4},
+        )  # fmt: skip
+    axes.set_xlabel("clean.top1 (%)")
+    axes.set_ylabel("consistency.consistency (%)")
+    axes.set_title("Consistency against accuracy")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True

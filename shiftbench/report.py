@@ -231,6 +231,7 @@ def comparison_table(variants: list[dict]) -> Table:
 
 
 PLOTS = {
+    "plot_accuracy_consistency.png": "Consistency against accuracy (as antialiased-cnns plots it)",
     "plot_diagonal_top1.png": "Accuracy along the diagonal",
     "plot_translation_worst_top1.png": "Worst-case accuracy against attack radius",
     "plot_prob_true_examples.png": "True-class probability against shift, example images",
@@ -267,6 +268,8 @@ def render_report(
         examples, corruption = "plot_prob_true_examples.png", "plot_corruption_errors.png"
         drawn[examples] = plots.examples_plot(variants, staging / examples)
         drawn[corruption] = plots.corruption_plot(variants, staging / corruption)
+        tradeoff = "plot_accuracy_consistency.png"
+        drawn[tradeoff] = plots.tradeoff_plot(variants, staging / tradeoff)
         lines = ["# shiftbench report", "", "| variant | model | source | images | data |"]
         lines.append("|---|---|---|---:|---|")
         for v in variants:

@@ -44,6 +44,7 @@ def test_report_renders_every_plot_and_the_table(saved: Path, tmp_path: Path) ->
     result = runner.invoke(app, ["report", str(saved), "--out", str(out)])
     assert result.exit_code == 0, result.output
     for name in (
+        "plot_accuracy_consistency.png",
         "plot_diagonal_top1.png",
         "plot_translation_worst_top1.png",
         "plot_prob_true_examples.png",
@@ -80,6 +81,36 @@ def test_report_of_one_result_in_place_and_bad_input(saved: Path, tmp_path: Path
     empty.mkdir()
     missing = runner.invoke(app, ["report", str(empty)])
     assert missing.exit_code == 2 and "no results.json" in missing.stderr
+
+
+def test_tradeoff_points_and_arrows_follow_each_model() -> None:
+    """Points are (accuracy, consistency) with their intervals; arrows lead from each
+    model's first variant to its others; a variant without both metrics is left out."""
+    from shiftbench.plots import tradeoff_points
+
+    def saved(label: str, model: str, top1: float | None, consistency: float) -> dict:
+        metrics = [
+            {"key": "consistency.consistency", "value": consistency, "ci_low": consistency - 1,
+             "ci_high": consistency + 1},
+        ]  # fmt: skip
+        if top1 is not None:
+            metrics.append({"key": "clean.top1", "value": top1, "ci_low": top1 - 2,
+                            "ci_high": top1 + 2})  # fmt: skip
+        return {"label": label, "model": {"name": model}, "metrics": metrics}
+
+    variants = [
+        saved("r18", "tv/resnet18", 69.8, 85.1),
+        saved("r18 aa4", "tv/resnet18", 71.4, 88.1),
+        saved("r50", "tv/resnet50", 76.1, 89.2),
+        saved("no clean", "tv/resnet50", None, 90.0),
+        saved("r50 aa4", "tv/resnet50", 77.0, 91.3),
+        saved("r18 aa5", "tv/resnet18", 71.1, 88.5),
+    ]
+    points, arrows = tradeoff_points(variants)
+    assert [p[0] for p in points] == ["r18", "r18 aa4", "r50", "r50 aa4", "r18 aa5"]
+    assert points[3] == ("r50 aa4", (77.0, 75.0, 79.0), (91.3, 90.3, 92.3))
+    assert arrows == [(0, 1), (2, 3), (0, 4)]
+    assert tradeoff_points([variants[3]]) == ([], [])
 
 
 def test_long_metric_names_fold_instead_of_being_cut() -> None:
