@@ -282,3 +282,24 @@ def test_timm_hub_names_keep_their_colon_in_compare_specs() -> None:
 
     spec = parse_spec("hf-hub:someone/tiny@main:aa=3:label=tiny3")
     assert (spec.name, spec.aa, spec.label) == ("hf-hub:someone/tiny@main", "3", "tiny3")
+
+
+def test_a_local_timm_model_with_its_own_arguments_keeps_timms_aa_layer_placement(
+    tmp_path: Path,
+) -> None:
+    """Rebuilt with aa_layer from its name alone, a model saved with non-default arguments
+    (here a narrower stem) would not take its own weights and fall back to the generic rule.
+    Filter 1 with zero padding subsamples exactly as the strided layers did: same logits."""
+    from timm.models import _hub
+
+    from shiftbench.antialias import AntialiasSpec
+
+    torch.manual_seed(0)
+    narrow = timm.create_model("test_resnet", num_classes=5, stem_width=8).eval()
+    _hub.save_for_hf(narrow, str(tmp_path / "narrow"), model_args={"stem_width": 8})
+    spec = AntialiasSpec(filter_size=1, pad_type="zero")
+    model = load_model(f"local-dir:{tmp_path / 'narrow'}", antialias=spec, img_size=64)
+    assert model.antialias.rule == "timm aa_layer" and model.antialias.notes == []
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.module(x), narrow(x))

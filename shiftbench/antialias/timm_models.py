@@ -20,9 +20,13 @@ def rebuild_with_aa_layer(
     if not architecture or not timm.is_model(architecture):
         return None
     layer = blurpool_class(filter_size, pad_type)
+    # a model from a hub repository or a local folder was built with its config's arguments
+    saved = dict(getattr(model, "pretrained_model_args", None) or {})
     try:
         rebuilt = timm.create_model(
-            architecture, pretrained=False, num_classes=model.num_classes, aa_layer=layer
+            architecture,
+            pretrained=False,
+            **{**saved, "num_classes": model.num_classes, "aa_layer": layer},
         )
     except (TypeError, ValueError, RuntimeError) as exc:
         report.notes.append(f"timm {architecture} does not take aa_layer ({exc}); generic rule")
