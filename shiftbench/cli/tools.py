@@ -140,6 +140,8 @@ def report_command(
     with user_errors():
         if bootstrap is not None and bootstrap < 1:
             raise ShiftbenchError("--bootstrap must be >= 1")
+        # a results.json names its folder, as it does for check
+        results = [p.parent if p.name == "results.json" and p.is_file() else p for p in results]
         target = out if out is not None else results[0]
         variants = load_variants(results)
         resamples = bootstrap if bootstrap is not None else saved_resamples(results[0])
