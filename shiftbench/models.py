@@ -1,4 +1,5 @@
-"""Model names to modules: timm, torchvision and user files, with weights and preprocessing."""
+"""Model names to modules: timm, torchvision and user files, with weights and preprocessing
+(what must be downloaded comes through `shiftbench.downloads`)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,12 @@ import hashlib
 import importlib.util
 import json
 import math
-import os
 import pickle
 import re
-import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -30,6 +28,14 @@ from .antialias import (
 from .antialias import convert_spec as convert
 from .antialias.released import RELEASED, released_url
 from .antialias.torchvision_models import family
+from .downloads import (
+    fetch,
+    first_line,
+    hub_files_cached,
+    hub_pinned,
+    is_url,
+    timm_weights_file,
+)
 from .errors import ShiftbenchError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -37,7 +43,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # Input size of shiftbench's own sb/ networks (CIFAR-10 sized).
 SMALL_INPUT = 32
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
-_NETWORK_TIMEOUT_S = 3.0
 _NESTED_KEYS = ("state_dict", "model", "state_dict_ema", "model_ema")
 _PREFIXES = ("module.", "_orig_mod.")
 
@@ -154,84 +159,6 @@ def _timm_source(prefix: str, location: str, name: str) -> str:
     return f"{'hf-hub' if prefix != 'local-dir' else prefix}:{location}"
 
 
-def _hub_cached(arch: str, filename: str) -> Path | None:
-    """A file of an `hf-hub:ORG/REPO[@REV]` repository in the Hugging Face cache."""
-    from huggingface_hub import try_to_load_from_cache
-
-    repo, _, revision = arch.removeprefix("hf-hub:").partition("@")
-    found = try_to_load_from_cache(repo, filename, revision=revision or None)
-    return Path(found) if isinstance(found, str) else None
-
-
-def _hub_files_cached(arch: str, pretrained: bool) -> None:
-    """For `hf-hub:` names: the config (and the weights, when pretrained) in the Hugging Face
-    cache, or a download that can happen, or an error within seconds."""
-    from huggingface_hub import constants
-
-    weights = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
-    config = _hub_cached(arch, "config.json") is not None
-    if not config or (pretrained and not any(_hub_cached(arch, f) for f in weights)):
-        what = "pretrained weights" if pretrained else "config.json"
-        _require_download(arch, "https://huggingface.co", Path(constants.HF_HUB_CACHE), what)
-
-
-def _hub_pinned(arch: str) -> str:
-    """`hf-hub:ORG/REPO@COMMIT`: the name with the revision that was loaded, so that a rerun
-    loads the same files after the repository moves on."""
-    config = _hub_cached(arch, "config.json")
-    if config is None or config.parent.parent.name != "snapshots":
-        return arch
-    return f"{arch.partition('@')[0]}@{config.parent.name}"
-
-
-def _offline() -> bool:
-    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("SHIFTBENCH_OFFLINE", ""))
-    return any(flag.lower() in ("1", "true", "yes", "on") for flag in flags)
-
-
-def _require_download(name: str, url: str, cache: Path, what: str = "pretrained weights") -> None:
-    """Fail within seconds, with what to do, when files are not cached and cannot be fetched."""
-    parsed = urlparse(url)
-    host = parsed.hostname or url
-    fetch = f"{url} into {cache}" if parsed.path not in ("", "/") else f"them into {cache}"
-    advice = f"fetch {fetch} on a machine with network"
-    if what == "pretrained weights":
-        advice = f"pass --weights PATH, use --no-pretrained, or {advice}"
-    if _offline():
-        raise ShiftbenchError(f"{name}: {what} not cached (offline): {advice}")
-    try:
-        socket.create_connection((host, 443), timeout=_NETWORK_TIMEOUT_S).close()
-    except OSError as exc:
-        raise ShiftbenchError(
-            f"{name}: {what} not cached and {host} unreachable ({exc.strerror or exc}): {advice}"
-        ) from None
-
-
-def is_url(text: str) -> bool:
-    """Whether `--weights` names a download (http or https) rather than a file."""
-    return text.startswith(("http://", "https://"))
-
-
-def _fetch(url: str, name: str) -> Path:
-    """A file from `url` in torch's hub cache, downloaded once; a name ending in `-<hash>.ext`
-    (8 or more hex digits, torch hub's convention) has its SHA-256 checked against it.
-    Fails within seconds when offline."""
-    name_in_url = os.path.basename(urlparse(url).path)
-    if not name_in_url:
-        raise ShiftbenchError(f"{url} names no file to download")
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / name_in_url
-    if cached.is_file():
-        return cached
-    _require_download(name, url, cached.parent)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    found = re.search(r"-([a-f0-9]{8,})\.", cached.name)
-    try:
-        torch.hub.download_url_to_file(url, str(cached), found.group(1) if found else None)
-    except (OSError, RuntimeError) as exc:  # HTTP errors are OSErrors; a bad hash, RuntimeError
-        raise ShiftbenchError(f"could not download {url}: {_first_line(exc)}") from None
-    return cached
-
-
 def _released_weights(
     source: str, arch: str, keyword: str, spec: AntialiasSpec | None, module: nn.Module
 ) -> str:
@@ -259,40 +186,6 @@ def _released_weights(
     return released_url(arch.split(".")[0], spec.filter_size, scratch=RELEASED[keyword])
 
 
-def _timm_cached_weights(arch: str) -> str:
-    """Path of the cached pretrained file for a timm name, after making sure it can be had."""
-    import timm
-    from timm.models import get_pretrained_cfg
-
-    if not timm.list_pretrained(arch.split(".")[0] + ".*"):
-        raise ShiftbenchError(
-            f"timm has no pretrained weights for {arch}: use --no-pretrained or --weights PATH"
-        )
-    if "." in arch and arch not in timm.list_pretrained():
-        tags = timm.list_pretrained(arch.split(".")[0] + ".*")
-        raise ShiftbenchError(f"unknown pretrained tag '{arch}'; available: {', '.join(tags)}")
-    cfg = get_pretrained_cfg(arch)
-    if cfg.hf_hub_id:
-        from huggingface_hub import constants, try_to_load_from_cache
-
-        names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else []
-        names += ["model.safetensors", "pytorch_model.bin"]
-        for filename in names:
-            found = try_to_load_from_cache(cfg.hf_hub_id, filename)
-            if isinstance(found, str):
-                return found
-        _require_download(arch, "https://huggingface.co", Path(constants.HF_HUB_CACHE))
-        from huggingface_hub import hf_hub_download
-
-        try:
-            return hf_hub_download(cfg.hf_hub_id, "model.safetensors")
-        except Exception:  # older repos ship only the pickle
-            return hf_hub_download(cfg.hf_hub_id, "pytorch_model.bin")
-    if cfg.url:
-        return str(_fetch(cfg.url, arch))
-    raise ShiftbenchError(f"timm lists no download location for {arch}: pass --weights PATH")
-
-
 def _build_timm(arch: str, pretrained: bool, num_classes: int | None) -> nn.Module:
     import timm
 
@@ -300,13 +193,13 @@ def _build_timm(arch: str, pretrained: bool, num_classes: int | None) -> nn.Modu
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if arch.startswith("hf-hub:"):
-        _hub_files_cached(arch, pretrained)
+        hub_files_cached(arch, pretrained)
     elif pretrained and not arch.startswith("local-dir:"):
-        kwargs["pretrained_cfg_overlay"] = {"file": _timm_cached_weights(arch), "source": ""}
+        kwargs["pretrained_cfg_overlay"] = {"file": timm_weights_file(arch), "source": ""}
     try:
         return timm.create_model(arch, pretrained=pretrained, **kwargs)
     except (RuntimeError, ValueError, TypeError, KeyError) as exc:
-        raise ShiftbenchError(f"timm could not build {arch}: {_first_line(exc)}") from None
+        raise ShiftbenchError(f"timm could not build {arch}: {first_line(exc)}") from None
 
 
 def _torchvision_weights(arch: str):
@@ -335,12 +228,12 @@ def _build_torchvision(arch: str, pretrained: bool, num_classes: int | None) -> 
     if pretrained and weights is None:
         raise ShiftbenchError(f"torchvision has no pretrained weights for {arch}")
     if weights is not None:
-        _fetch(weights.url, arch)  # into the cache torchvision reads, or a clear error
+        fetch(weights.url, arch)  # into the cache torchvision reads, or a clear error
     kwargs = {} if num_classes is None else {"num_classes": num_classes}
     try:
         return get_model(arch.split(".")[0], weights=weights, **kwargs)
     except (RuntimeError, ValueError, TypeError) as exc:
-        raise ShiftbenchError(f"torchvision could not build {arch}: {_first_line(exc)}") from None
+        raise ShiftbenchError(f"torchvision could not build {arch}: {first_line(exc)}") from None
 
 
 def _build_shiftbench(arch: str, pretrained: bool, num_classes: int | None) -> nn.Module:
@@ -382,11 +275,6 @@ def _build_from_file(spec: str, num_classes: int | None) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise ShiftbenchError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
     return model
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _unwrap_state_dict(state: object, path: Path) -> dict[str, torch.Tensor]:
@@ -442,12 +330,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             ) from None
         # torch's own text is about weights_only=False; what matters is where unpickling stopped
         detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n|$)", str(exc))
-        reason = detail.group(1) if detail else _first_line(exc)
+        reason = detail.group(1) if detail else first_line(exc)
         raise ShiftbenchError(
             f"{path} is not a readable checkpoint (a torch.save file or .safetensors): {reason}"
         ) from None
     except Exception as exc:
-        raise ShiftbenchError(f"{path} is not a readable checkpoint: {_first_line(exc)}") from None
+        raise ShiftbenchError(f"{path} is not a readable checkpoint: {first_line(exc)}") from None
     return _unwrap_state_dict(state, path)
 
 
@@ -546,7 +434,7 @@ def _probe_classes(module: nn.Module, name: str, size: int) -> int:
             out = module(torch.zeros(1, 3, size, size))
     except Exception as exc:
         raise ShiftbenchError(
-            f"{name} failed on a 1x3x{size}x{size} input ({_first_line(exc)}); try --img-size"
+            f"{name} failed on a 1x3x{size}x{size} input ({first_line(exc)}); try --img-size"
         ) from None
     if not isinstance(out, torch.Tensor) or out.ndim != 2:
         kind = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -599,13 +487,13 @@ def load_model(
         }[source]
         module = build(arch, use_pretrained, num_classes)
         if arch.startswith("hf-hub:"):
-            arch = _hub_pinned(arch)
+            arch = hub_pinned(arch)
     weights_file = weights
     if weights is not None and str(weights) in RELEASED:
         weights = _released_weights(source, arch, str(weights), antialias, module)
-        weights_file = _fetch(weights, name)
+        weights_file = fetch(weights, name)
     elif weights is not None and is_url(str(weights)):
-        weights_file = _fetch(str(weights), name)
+        weights_file = fetch(str(weights), name)
     state = read_state_dict(weights_file) if weights_file is not None else None
     converted_with = _conversion_of(weights_file) if weights_file is not None else None
     if converted_with is not None and antialias is None:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from .antialias import AntialiasSpec
 from .antialias.released import RELEASED
+from .downloads import is_url
 from .errors import ShiftbenchError
-from .models import LoadedModel, is_url, load_model
+from .models import LoadedModel, load_model
 
 if sys.version_info >= (3, 11):
     import tomllib
