@@ -124,6 +124,14 @@ class Checkpoint:
         return records, skipped  # type: ignore[return-value]
 
 
+def interrupted(out: str | Path) -> int | None:
+    """The number of chunks an interrupted run left in `out`; None when it holds none."""
+    folder = Path(out) / PARTIAL
+    if not (folder / "run.json").is_file():
+        return None
+    return len(list(folder.glob("chunk-*.safetensors")))
+
+
 def discard(out: str | Path) -> None:
     """Remove the checkpoint of a run whose results are written."""
     shutil.rmtree(Path(out) / PARTIAL, ignore_errors=True)

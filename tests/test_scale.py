@@ -162,6 +162,13 @@ def test_a_killed_run_resumes_to_the_same_results(tmp_path: Path, model_file: st
     process.wait()
     kept = len(list((killed / PARTIAL).glob("chunk-*")))
     assert 2 <= kept < 4 and not (killed / "results.json").exists()
+    # the same command again, without --resume, would have thrown the finished chunks away
+    again = runner.invoke(app, _args(model_file, data, killed, *extra))
+    assert again.exit_code == 2
+    assert f"holds an interrupted run ({kept} chunks finished): continue it with --resume" in (
+        again.stderr
+    )
+    assert len(list((killed / PARTIAL).glob("chunk-*"))) == kept
     resumed = runner.invoke(app, [*_args(model_file, data, killed, *extra)[:-2], "--resume",
                                   str(killed), *extra])  # fmt: skip
     assert resumed.exit_code == 0, resumed.output

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ..checkpoint import PARTIAL, interrupted
 from ..config import EvalConfig
 from ..corruptions import parse_corruptions, parse_severities
 from ..data import read_image_list
@@ -246,10 +248,17 @@ def output_folder(out: Path | None, resume: Path | None, default: Path) -> tuple
         if out is not None and out.resolve() != resume.resolve():
             raise ShiftbenchError("--resume DIR is the output folder: leave out --out")
         finished = (resume / "results.json").is_file() or (resume / "comparison.json").is_file()
-        if finished and not (resume / ".partial").is_dir():
+        if finished and not (resume / PARTIAL).is_dir():
             raise ShiftbenchError(f"--resume: {resume} holds finished results")
         return resume, True
-    return (out if out is not None else default), False
+    folder = out if out is not None else default
+    chunks = interrupted(folder)
+    if chunks is not None and os.environ.get("RANK", "0") == "0":  # before rank 0 starts
+        raise ShiftbenchError(
+            f"{folder} holds an interrupted run ({chunks} chunks finished): continue it with "
+            f"--resume {folder}, or remove {folder / PARTIAL} to start again"
+        )
+    return folder, False
 
 
 def _refuse_without_images(options: list[str]) -> None:
