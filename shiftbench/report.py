@@ -91,10 +91,11 @@ def _umask() -> int:
     return current
 
 
-def publish(out: Path, write: Callable[[Path], None]) -> list[Path]:
+def publish(out: Path, write: Callable[[Path], None], owned: tuple[str, ...] = ()) -> list[Path]:
     """Let `write` fill a hidden staging folder inside `out`, then move its files into place:
     an interrupted run leaves no half-written result file, and a failed write (a full disk)
-    is one error naming the folder."""
+    is one error naming the folder. Files of an earlier set matching the `owned` patterns that
+    the new set does not write are removed, so that the folder holds one set only."""
     prepare_output_dir(out)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
@@ -106,6 +107,9 @@ def publish(out: Path, write: Callable[[Path], None]) -> list[Path]:
             target = out / path.name
             os.replace(path, target)
             written.append(target)
+        for pattern in owned:
+            for stale in set(out.glob(pattern)) - set(written):
+                stale.unlink()
     except OSError as exc:
         raise ShiftbenchError(f"cannot write the results to {out}: {exc.strerror or exc}") from None
     finally:
@@ -127,7 +131,7 @@ def write_results(result: EvalResult, out: str | Path) -> list[Path]:
         records = {k: v.contiguous() for k, v in result.records.items()}
         save_file(records, str(staging / "records.safetensors"))
 
-    return publish(Path(out), write)
+    return publish(Path(out), write, owned=("curve_*.csv",))
 
 
 COMPARISON = "comparison.json"
@@ -302,7 +306,8 @@ def render_report(
                 lines += ["", f"## {title}", "", f"![{title}]({name})"]
         (staging / "report.md").write_text("\n".join(lines) + "\n")
 
-    return publish(out, write)
+    # an earlier report's plots and paired table that this one does not draw would be stale
+    return publish(out, write, owned=("plot_*.png", "comparison.csv"))
 
 
 def variant_folders(labels: list[str]) -> list[str]:

@@ -214,6 +214,19 @@ def test_failed_write_leaves_no_result_file(folder: Path, tmp_path: Path, monkey
     assert not (out / ".partial").exists()
 
 
+def test_a_run_into_a_results_folder_replaces_the_whole_set(folder: Path, tmp_path: Path) -> None:
+    """The curves of an earlier run with more suites must not stay beside the new results."""
+    out = tmp_path / "out"
+    first = run(*TINY_RESNET, "--data", str(folder), "--suite", "all", "--out", str(out))
+    assert first.exit_code == 0 and len(list(out.glob("curve_*.csv"))) == 3
+    second = run(*TINY_RESNET, "--data", str(folder), "--suite", "clean", "--out", str(out))
+    assert second.exit_code == 0, second.output
+    assert f"{out} holds results of an earlier run: this run replaces them" in second.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "images.csv", "metrics.csv", "records.safetensors", "results.json",
+    ]  # fmt: skip
+
+
 def test_python_dash_m_and_usage_error_is_one_line() -> None:
     ok = subprocess.run(
         [sys.executable, "-m", "shiftbench", "--help"], capture_output=True, text=True

@@ -10,6 +10,7 @@ import typer
 
 from ..checkpoint import PARTIAL, interrupted
 from ..config import EvalConfig
+from ..console import note
 from ..corruptions import parse_corruptions, parse_severities
 from ..data import read_image_list
 from ..errors import ShiftbenchError
@@ -258,6 +259,8 @@ def output_folder(out: Path | None, resume: Path | None, default: Path) -> tuple
             f"{folder} holds an interrupted run ({chunks} chunks finished): continue it with "
             f"--resume {folder}, or remove {folder / PARTIAL} to start again"
         )
+    if (folder / "results.json").is_file() or (folder / "comparison.json").is_file():
+        note(f"{folder} holds results of an earlier run: this run replaces them")
     return folder, False
 
 
