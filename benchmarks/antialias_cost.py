@@ -38,6 +38,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", default="none")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile each model (fuses pad and blur)."
+    )
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -45,6 +48,7 @@ def main() -> None:
         batch_size=args.batch_size,
         amp=args.amp,
         channels_last=args.channels_last,
+        compile=args.compile,
         device=str(device),
     )
     # filter 1 moves every stride to a subsampling after the stride-1 layer, without blurring:
@@ -80,7 +84,8 @@ def main() -> None:
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     title = (
         f"{args.img_size}px, batch {args.batch_size}, amp {args.amp}, channels-last "
-        f"{args.channels_last}, {hardware}, {torch.get_num_threads()} threads"
+        f"{args.channels_last}, compiled {args.compile}, {hardware}, "
+        f"{torch.get_num_threads()} threads"
     )
     table = Table(title=title, title_justify="left")
     for column in (

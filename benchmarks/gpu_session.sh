@@ -4,6 +4,8 @@
 #   throughput  suite views/s against the bare forward pass, ResNet-50 bf16+channels-last and fp32,
 #               and bf16+channels-last with --decode device (JPEGs decoded by nvJPEG)
 #   antialias   forward cost of BlurPool-4 and APS conversions, bf16+channels-last
+#   antialias_compiled  the same for ResNet-50 under torch.compile (can the compiler fuse the
+#               padding and the blur?); last, as compiling takes minutes
 #   blurpool    one BlurPool layer computed six ways (which formulation is fastest on the GPU)
 #   corruptions images/s of each on-the-fly corruption next to ResNet-50's forward (bf16)
 # Figures go under $OUT. Test-only wheels are taken from .whl/ if present: prepare them with
@@ -12,7 +14,7 @@ set -uo pipefail
 export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
 OUT="${OUT:-/tmp/shiftbench-gpu}"
 mkdir -p "$OUT"
-parts="${*:-tests throughput antialias blurpool corruptions}"
+parts="${*:-tests throughput antialias blurpool corruptions antialias_compiled}"
 if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
 fi
@@ -34,6 +36,10 @@ for part in $parts; do
     antialias)
       python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last \
         --batch-size 256 --steps 20 --models "${AA_MODELS:-tv/resnet18,tv/resnet50,tv/mobilenet_v2,tv/densenet121,tv/vgg16_bn,efficientnet_b0,convnext_tiny}" --json "$OUT/antialias_cost_bf16_cl.json" ;;
+    antialias_compiled)
+      python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last --compile \
+        --batch-size 256 --steps 20 --models tv/resnet50 \
+        --json "$OUT/antialias_cost_bf16_cl_compiled.json" ;;
     blurpool)
       for setting in "--dtype bf16 --channels-last" "--dtype bf16" "--dtype fp32 --channels-last"; do
         tag=$(echo "$setting" | tr -d ' -')
