@@ -13,15 +13,9 @@ from urllib.parse import urlparse
 
 import torch
 
-from .errors import ShiftbenchError
+from .errors import ShiftbenchError, first_line
 
 NETWORK_TIMEOUT_S = 3.0
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type when it has none)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _hub_cached(arch: str, filename: str) -> Path | None:

@@ -30,13 +30,12 @@ from .antialias.released import RELEASED, released_url
 from .antialias.torchvision_models import family
 from .downloads import (
     fetch,
-    first_line,
     hub_files_cached,
     hub_pinned,
     is_url,
     timm_weights_file,
 )
-from .errors import ShiftbenchError
+from .errors import ShiftbenchError, first_line
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -219,6 +219,79 @@ def test_generic_rule_keeps_shapes_and_parameters() -> None:
     assert stem.counts()["strided conv"] == 2
 
 
+class ConvNormAct(nn.Sequential):
+    """A block named like timm's, holding a conv: its name has "Norm", yet it is no norm."""
+
+
+class ParallelBranches(nn.Module):
+    """RepVGG's downsampling: a 3x3 and a 1x1 strided branch summed, then an activation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.kxk = ConvNormAct(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16))
+        self.one = ConvNormAct(nn.Conv2d(8, 16, 1, stride=2), nn.BatchNorm2d(16))
+        self.act = nn.ReLU()
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        return self.head(self.act(self.one(x) + self.kxk(x)).mean((2, 3)))  # 1x1 branch first
+
+
+def test_generic_pool_stays_inside_its_branch() -> None:
+    """The pool of a strided conv goes after its norm, inside its branch, not after the
+    activation that follows the sum of two branches (the 1x1 branch is pooled on its own)."""
+    converted = antialias(ParallelBranches().eval(), 3, method="aps", input_size=32)
+    details = {c.path: c.detail for c in converted.antialias_report.changes}
+    assert details["kxk.0"] == "stride 2 -> 1, pool after its norm (kxk.1)"
+    assert details["one.0"] == "pool in front of the 1x1 conv, now at stride 1"
+    assert converted(torch.randn(2, 3, 32, 32)).shape == (2, 4)
+
+
+class FixedReshape(nn.Module):
+    """AvgPool(2) on an 11x11 map gives 5x5, BlurPool would give 6x6, and the head's
+    hard-coded reshape would then fail: the pool must be left as it is, and reported."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.down = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+        self.pool = nn.AvgPool2d(2)
+        self.head = nn.Linear(4 * 5 * 5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(torch.relu(self.down(torch.relu(self.stem(x)))))
+        return self.head(x.view(x.shape[0], 4 * 5 * 5))
+
+
+def test_a_size_change_that_breaks_a_later_layer_is_put_back() -> None:
+    converted = antialias(FixedReshape().eval(), 3, input_size=41)  # 41 -> 21 -> 11 -> 5
+    report = converted.antialias_report
+    assert [c.path for c in report.changes] == ["down"]
+    assert {c.path: c.detail for c in report.skipped}["pool"] == "output size would change"
+    assert converted(torch.randn(2, 3, 41, 41)).shape == (2, 3)
+
+
+def test_blurpool_blurs_every_channel_whatever_it_was_built_for() -> None:
+    """timm builds some aa_layers for a block's output width and applies them to its input:
+    the blur must neither duplicate nor drop channels."""
+    x = torch.randn(2, 16, 12, 12)
+    expected = BlurPool(16, 3)(x)
+    torch.testing.assert_close(BlurPool(32, 3)(x), expected)
+    torch.testing.assert_close(BlurPool(8, 3)(x), expected)
+    model = timm.create_model("lcnet_050", num_classes=3).eval()  # such a block
+    converted = antialias(model, 3, input_size=64)
+    assert converted.antialias_report.rule == "timm aa_layer"
+    assert converted(torch.randn(1, 3, 64, 64)).shape == (1, 3)
+
+
+def test_a_timm_model_that_refuses_aa_layer_by_assertion_takes_the_generic_rule() -> None:
+    model = timm.create_model("resnest14d", num_classes=3).eval()
+    report = antialias(model, 3, input_size=64).antialias_report
+    assert report.rule == "generic" and "does not take aa_layer" in report.notes[0]
+
+
 def test_timm_models_are_rebuilt_with_aa_layer_and_same_weights() -> None:
     model = timm.create_model("test_resnet", num_classes=4).eval()
     converted = antialias(model, 4, input_size=64)

@@ -106,6 +106,10 @@ class BlurPool(nn.Module):
         if self.filt_size == 1:
             return self._pad(x)[:, :, :: self.stride, :: self.stride]
         weight = self.filt.to(dtype=x.dtype) if self.filt.dtype != x.dtype else self.filt
+        if weight.shape[0] != x.shape[1]:
+            # every channel gets the same blur; a layer built for another channel count (timm
+            # passes some blocks' output width) must not duplicate or drop channels
+            weight = weight[:1].expand(x.shape[1], -1, -1, -1)
         return F.conv2d(self._pad(x), weight, stride=self.stride, groups=x.shape[1])
 
 

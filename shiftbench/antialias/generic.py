@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import ShiftbenchError, first_line
 from .surgery import Change, ConversionReport, Downsampler, name_layers, replace
 
 _ACTIVATIONS = (
@@ -49,8 +50,9 @@ class Call:
     out_shape: tuple[int, ...]
 
 
-def trace(model: nn.Module, example: torch.Tensor) -> list[Call]:
-    """Every module's forward in completion order, with input and output shapes."""
+def _record(model: nn.Module, example: torch.Tensor) -> tuple[list[Call], RuntimeError | None]:
+    """Every module's forward in completion order, with input and output shapes, up to where
+    the forward pass fails, and that failure (None when it ran through)."""
     calls: list[Call] = []
     paths = {id(m): p for p, m in model.named_modules() if p}
 
@@ -60,12 +62,23 @@ def trace(model: nn.Module, example: torch.Tensor) -> list[Call]:
             calls.append(Call(paths[id(module)], module, tuple(first.shape), tuple(output.shape)))
 
     handles = [m.register_forward_hook(hook) for p, m in model.named_modules() if p]
+    failure = None
     try:
         with torch.no_grad():
             model(example)
+    except RuntimeError as exc:
+        failure = exc
     finally:
         for handle in handles:
             handle.remove()
+    return calls, failure
+
+
+def trace(model: nn.Module, example: torch.Tensor) -> list[Call]:
+    """Every module's forward in completion order, with input and output shapes."""
+    calls, failure = _record(model, example)
+    if failure is not None:
+        raise failure
     return calls
 
 
@@ -74,7 +87,11 @@ def _pair(value: object) -> tuple[int, int]:
 
 
 def _is_norm(module: nn.Module) -> bool:
-    return "Norm" in type(module).__name__
+    """A normalisation layer (timm's BatchNormAct2d included), not a block that holds a conv
+    (timm's ConvNormAct): the pool goes after the first, never after the second."""
+    return "Norm" in type(module).__name__ and not any(
+        isinstance(m, nn.Conv2d) for m in module.modules()
+    )
 
 
 def _place_after(calls: list[Call], start: int, counts: Counter) -> tuple[int, str]:
@@ -184,14 +201,30 @@ def _why_not(module: nn.Module, stride: tuple[int, int], calls: int, stem: bool)
 def _revert_changed_sizes(
     model: nn.Module, example: torch.Tensor, edits: list[_Edit], report: ConversionReport
 ) -> None:
-    """Put back any conversion whose output size differs from the original layer's."""
-    shapes = {c.path: c.out_shape for c in trace(model, example)}
-    for e in edits:
-        if shapes.get(e.path) == e.shape:
-            continue
-        for path, original in e.originals:
-            replace(model, path, original)
-        if e.conv is not None:
-            e.conv.stride = e.stride
-        report.changes.remove(e.change)
-        report.skip(e.change.path, e.change.kind, "output size would change")
+    """Put back any conversion whose output size differs from the original layer's. A later
+    layer may fail on such a size (a hard-coded reshape): then the layers the pass reached are
+    judged, the changed ones put back, and the pass run again."""
+    pending = list(edits)
+    while True:
+        calls, failure = _record(model, example)
+        shapes = {c.path: c.out_shape for c in calls}
+        # a layer that never ran is put back; one a failed pass did not reach, not yet
+        changed = [
+            e
+            for e in pending
+            if (shapes[e.path] != e.shape if e.path in shapes else failure is None)
+        ]
+        if not changed:
+            if failure is not None:
+                raise ShiftbenchError(
+                    f"the converted model fails at {example.shape[-1]}px: {first_line(failure)}"
+                )
+            return
+        for e in changed:
+            pending.remove(e)
+            for path, original in e.originals:
+                replace(model, path, original)
+            if e.conv is not None:
+                e.conv.stride = e.stride
+            report.changes.remove(e.change)
+            report.skip(e.change.path, e.change.kind, "output size would change")
