@@ -273,6 +273,27 @@ def test_a_size_change_that_breaks_a_later_layer_is_put_back() -> None:
     assert converted(torch.randn(2, 3, 41, 41)).shape == (2, 3)
 
 
+@pytest.mark.parametrize("size", [32, 33, 35])
+def test_ceil_mode_max_pools_convert_and_keep_their_windows(size: int) -> None:
+    """GoogLeNet's and SqueezeNet's MaxPool(3, 2, ceil_mode=True) keeps a last, partial window.
+    Converted with filter 1 (subsampling, no blur) the network must compute exactly what it did,
+    at even and odd sizes; with a blur its output keeps its size."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
+        nn.Conv2d(4, 4, 3, padding=1), nn.MaxPool2d(2, 2, ceil_mode=True),
+        nn.Flatten(), nn.LazyLinear(3),
+    ).eval()  # fmt: skip
+    x = torch.randn(2, 3, size, size)
+    expected = net(x)
+    plain = antialias(net, 1, pad_type="zero", pool_only=False, input_size=size)
+    assert plain.antialias_report.counts() == {"max-pool": 2}
+    torch.testing.assert_close(plain(x), expected)
+    blurred = antialias(net, 3, pool_only=False, input_size=size)
+    assert blurred.antialias_report.counts() == {"max-pool": 2}
+    assert blurred(x).shape == expected.shape and torch.isfinite(blurred(x)).all()
+
+
 def test_blurpool_blurs_every_channel_whatever_it_was_built_for() -> None:
     """timm builds some aa_layers for a block's output width and applies them to its input:
     the blur must neither duplicate nor drop channels."""

@@ -2,7 +2,8 @@
 
 One forward pass on an example input records which module runs after which and every
 module's input and output shapes. Then:
-- MaxPool(k, s > 1) -> MaxPool(k, 1) + pool(s);
+- MaxPool(k, s > 1) -> MaxPool(k, 1) + pool(s) (in ceil mode, over s-1 more rows and columns
+  of -inf, which keeps the last partial window and the output size);
 - AvgPool(s > 1) -> pool(s);
 - a strided conv (kernel > 1) runs at stride 1 and pool(s) follows it after the norm and
   activation that follow it (before them when those are shared or functional);
@@ -169,11 +170,15 @@ def convert_generic(
             new = nn.Sequential(target.module, pool(module.out_channels, s))
             edit(target, new, change, conv=module)
         elif isinstance(module, nn.MaxPool2d):
-            plain = nn.MaxPool2d(
-                module.kernel_size, 1, module.padding, module.dilation, ceil_mode=module.ceil_mode
-            )
-            change = Change(path, kind, f"MaxPool(stride {s}) -> MaxPool(stride 1) + pool")
-            edit(call, nn.Sequential(plain, pool(channels, s)), change)
+            plain: nn.Module = nn.MaxPool2d(module.kernel_size, 1, module.padding, module.dilation)
+            detail = f"MaxPool(stride {s}) -> MaxPool(stride 1) + pool"
+            if module.ceil_mode:
+                # ceil mode adds a last, partial window: stride 1 over s-1 more rows and columns
+                # of -inf gives the same windows, so the output keeps its size
+                border = nn.ConstantPad2d((0, s - 1, 0, s - 1), float("-inf"))
+                plain = nn.Sequential(border, plain)
+                detail = f"MaxPool(stride {s}, ceil mode) -> MaxPool(stride 1) + pool"
+            edit(call, nn.Sequential(plain, pool(channels, s)), Change(path, kind, detail))
         else:
             edit(call, pool(channels, s), Change(path, kind, f"AvgPool(stride {s}) -> pool"))
     name_layers(model)
