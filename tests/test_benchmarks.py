@@ -20,6 +20,7 @@ TOY_RUNS = {
                           "--steps", "1"],
     "blurpool_kernels.py": ["--batch", "2", "--channels", "8", "--size", "16", "--steps", "1"],
     "corruption_speed.py": ["--model", "test_resnet", "--batch-size", "2", "--steps", "1"],
+    "conversion_sweep.py": ["--models", "test_resnet,test_coatnet", "--img-size", "64"],
 }  # fmt: skip
 
 
@@ -29,7 +30,8 @@ def test_benchmark_runs_and_writes_json(
 ) -> None:
     out = tmp_path / "figures.json"
     monkeypatch.syspath_prepend(str(BENCHMARKS))
-    argv = [script, *TOY_RUNS[script], "--device", "cpu", "--json", str(out)]
+    device = [] if script == "conversion_sweep.py" else ["--device", "cpu"]  # CPU-only sweep
+    argv = [script, *TOY_RUNS[script], *device, "--json", str(out)]
     monkeypatch.setattr(sys, "argv", argv)
     runpy.run_path(str(BENCHMARKS / script), run_name="__main__")
     figures = json.loads(out.read_text())
@@ -40,6 +42,10 @@ def test_benchmark_runs_and_writes_json(
             how for how in whole if " only" not in how
         }
         assert "reflect pad by torch.cat, then depthwise conv" in whole
+    if script == "conversion_sweep.py":  # test_coatnet cannot take 64 px: it runs at its own
+        sizes = {(row["model"], row["size"]) for row in figures["rows"]}
+        assert sizes == {("test_resnet", 64), ("test_coatnet", 160)}
+        assert all(row["runs"] for row in figures["rows"]) and len(figures["rows"]) == 6
 
 
 def test_corruption_gallery_draws_a_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
