@@ -16,7 +16,7 @@ from skimage import data
 from skimage.filters import gaussian
 
 from shiftbench import ShiftbenchError
-from shiftbench.corruptions import FUNCTIONS, corrupt
+from shiftbench.corruptions import ALL, FUNCTIONS, SEVERITIES, corrupt
 
 
 @pytest.fixture(scope="module")
@@ -249,6 +249,19 @@ def test_bad_requests() -> None:
         corrupt(x, "contrast", 6)
     with pytest.raises(ShiftbenchError, match="square"):
         corrupt(torch.zeros(1, 3, 8, 9), "contrast", 1)
+    # below 16 px defocus_blur's disk (up to 21 wide) and glass_blur outgrow the image
+    with pytest.raises(ShiftbenchError, match=r"at least 16 px .* got 8"):
+        corrupt(x, "defocus_blur", 1)
+
+
+def test_every_corruption_runs_from_the_smallest_size_it_takes() -> None:
+    """At 16 px and at an odd size, every corruption and severity keeps shape and range."""
+    for size in (16, 17):
+        x = torch.randint(0, 256, (1, 3, size, size), dtype=torch.uint8)
+        for name in ALL:
+            for severity in SEVERITIES:
+                y = corrupt(x, name, severity, [torch.Generator().manual_seed(0)])
+                assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1, (name, severity)
 
 
 def test_frost_equals_the_original_for_the_same_draws(photos) -> None:

@@ -63,6 +63,8 @@ def test_a_mean_over_fewer_than_15_corruptions_is_announced() -> None:
     window = Geometry(224, 0)
     every = CorruptionSuite(window, config(suites=("corruption",)))
     assert every.warnings() == []
+    with pytest.raises(ShiftbenchError, match="need a model input of at least 16 px, got 8"):
+        CorruptionSuite(Geometry(8, 0), config(suites=("corruption",)))
     small = CorruptionSuite(Geometry(32, 0), config(suites=("corruption",))).warnings()
     assert small == [
         "corruptions are made at 32 px with ImageNet-C's parameters, which are defined at 224 px"

@@ -29,6 +29,7 @@ __all__ = [
     "EXTRA",
     "FUNCTIONS",
     "GROUPS",
+    "MIN_SIZE",
     "RANDOM",
     "SEVERITIES",
     "CorruptedSets",
@@ -84,6 +85,9 @@ FUNCTIONS: dict[str, Corruption] = {
 }
 
 
+MIN_SIZE = 16  # below it the blur and glass kernels outgrow the image
+
+
 def corrupt(
     images: torch.Tensor, name: str, severity: int, generator: Generators = None
 ) -> torch.Tensor:
@@ -98,6 +102,11 @@ def corrupt(
     if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] != images.shape[-2]:
         raise ShiftbenchError(
             f"corrupt takes square [N, 3, H, W] images, got {tuple(images.shape)}"
+        )
+    if images.shape[-1] < MIN_SIZE:
+        raise ShiftbenchError(
+            f"corruptions need images of at least {MIN_SIZE} px (defocus_blur's largest disk "
+            f"alone spans 21), got {images.shape[-1]}"
         )
     x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
     return FUNCTIONS[name](x, severity, generator)

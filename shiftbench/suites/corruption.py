@@ -20,6 +20,7 @@ from ..corruptions import (
     ALL,
     BENCHMARK,
     EXTRA,
+    MIN_SIZE,
     RANDOM,
     SEVERITIES,
     ReleasedSet,
@@ -110,6 +111,11 @@ class CorruptionSuite(Suite):
 
     def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
         super().__init__(geometry, config)
+        if geometry.size < MIN_SIZE:
+            raise ShiftbenchError(
+                f"corruptions made on the fly need a model input of at least {MIN_SIZE} px, "
+                f"got {geometry.size} (--img-size)"
+            )
         wanted = config.corruptions or ALL
         self.corruptions = wanted
         self.severities = config.severities
