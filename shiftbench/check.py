@@ -123,19 +123,21 @@ def config_gates(path: str | Path | None) -> tuple[list[Gate], bool]:
 def mismatches(current: dict, baseline: dict) -> list[str]:
     """Settings and data that differ between two results (so their numbers do not compare)."""
     found = []
+    digests = [r["data"].get("images_sha256") for r in (baseline, current)]
+    # the same images, however chosen (a --limit above the count, a list naming them all)
+    same_images = None not in digests and digests[0] == digests[1]
     for key in COMPARED_CONFIG:
         a, b = current["config"].get(key), baseline["config"].get(key)
-        if a != b:
+        if a != b and not (key == "limit" and same_images):
             found.append(f"config.{key}: {b} -> {a}")
     for key in ("images_found", "images_selected", "classes", "label_map", "geometry"):
         a, b = current["data"].get(key), baseline["data"].get(key)
         if a != b:
             found.append(f"data.{key}: {b} -> {a}")
-    digests = [r["data"].get("images_sha256") for r in (baseline, current)]
-    if None not in digests and digests[0] != digests[1]:
+    if None not in digests and not same_images:
         found.append("data.images_sha256: the selected images differ (paths or labels)")
     lists = [(r["data"].get("image_list") or {}).get("sha256") for r in (baseline, current)]
-    if lists[0] != lists[1]:
+    if lists[0] != lists[1] and not same_images:
         found.append(f"data.image_list: {lists[0] or 'none'} -> {lists[1] or 'none'}")
     for key in ("input_size", "interpolation", "mean", "std"):
         a = current["model"]["preprocess"].get(key)

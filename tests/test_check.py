@@ -215,3 +215,12 @@ def test_the_selected_images_must_be_the_same(tmp_path: Path) -> None:
     assert mismatches(runs[2], runs[0]) == [
         "data.images_sha256: the selected images differ (paths or labels)"
     ]
+    # a --limit above the image count selects them all: the same images, the same numbers
+    probe = wrap(LinearProbe(16, 3), 16)
+    every = evaluate(probe, first, config(suites=("clean",), limit=1000)).to_json()
+    assert mismatches(every, runs[0]) == []
+    some = evaluate(probe, first, config(suites=("clean",), limit=4)).to_json()
+    assert mismatches(some, runs[0])[:1] == ["config.limit: None -> 4"]
+    assert "data.images_sha256: the selected images differ (paths or labels)" in mismatches(
+        some, runs[0]
+    )
