@@ -269,3 +269,10 @@ def test_help_keeps_placeholders_in_angle_brackets() -> None:
     shown = runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "200"}).output
     assert "<root>/<corruption>/<severity>/<synset>/<image>" in shown
     assert "results/<model>/<UTC timestamp>" in shown
+
+
+def test_version() -> None:
+    from shiftbench import __version__
+
+    shown = runner.invoke(app, ["--version"])
+    assert shown.exit_code == 0 and shown.output == f"shiftbench {__version__}\n"
