@@ -45,7 +45,15 @@ def test_benchmark_runs_and_writes_json(
     if script == "conversion_sweep.py":  # test_coatnet cannot take 64 px: it runs at its own
         sizes = {(row["model"], row["size"]) for row in figures["rows"]}
         assert sizes == {("test_resnet", 64), ("test_coatnet", 160)}
-        assert all(row["runs"] for row in figures["rows"]) and len(figures["rows"]) == 6
+        assert all(row["runs"] for row in figures["rows"]) and len(figures["rows"]) == 10
+        # filter 1 moves the strides without blurring: timm's aa_layer placement computes the
+        # very function of the original; the generic rule does too, but for test_resnet's
+        # average-pool shortcuts, which become subsamplings (said as the reason)
+        rows = {(r["model"], r["conversion"]): r for r in figures["rows"]}
+        assert rows[("test_resnet", "aa1")]["same_function"] is True
+        generic = rows[("test_resnet", "aa1+stem")]
+        assert generic["same_function"] is False
+        assert generic["why"] == "an average pool becomes a subsampling"
 
 
 def test_corruption_gallery_draws_a_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
