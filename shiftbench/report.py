@@ -10,7 +10,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,10 +50,17 @@ def prepare_output_dir(out: Path) -> bool:
     return created
 
 
-def discard_output_dir(out: Path, created: bool) -> None:
-    """Remove an output folder this run created if it is still empty (the run failed)."""
-    if created and out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
+@contextmanager
+def run_output_dir(out: Path) -> Iterator[None]:
+    """The output folder of a run: checked writable before any work starts, and removed
+    again if this run created it and fails (or is interrupted) before writing into it."""
+    created = prepare_output_dir(out)
+    try:
+        yield
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
 
 
 def _curve_csv(curve: Curve) -> str:

@@ -22,9 +22,8 @@ from ..models import LoadedModel, load_model
 from ..paired import DEFAULT_RESAMPLES
 from ..report import (
     default_output_dir,
-    discard_output_dir,
     metrics_table,
-    prepare_output_dir,
+    run_output_dir,
     write_comparison,
 )
 from ..report import write_results as write_result_files
@@ -183,8 +182,7 @@ def eval_command(
             markdown_file,
         )  # fmt: skip
         out_dir, resuming = output_folder(out, resume, default_output_dir(model))
-        created = prepare_output_dir(out_dir)
-        try:
+        with run_output_dir(out_dir):
             torch.manual_seed(seed)  # random-initialised weights repeat with the seed too
             loaded = load_announced(
                 model, pretrained=pretrained, weights=weights, model_file=model_file,
@@ -199,9 +197,6 @@ def eval_command(
                 return
             write_result_files(result, out_dir)
             discard_checkpoint(out_dir)
-        except BaseException:
-            discard_output_dir(out_dir, created)
-            raise
     stdout.print(metrics_table(result))
     _note_batch_size(config.batch_size, [result])
     note(f"results written to {out_dir}")
@@ -391,8 +386,7 @@ def compare_command(
             config.suites, data, imagenet_c is not None, interpolation, mean, std
         )
         out_dir, resuming = output_folder(out, resume, default_output_dir("compare"))
-        created = prepare_output_dir(out_dir)
-        try:
+        with run_output_dir(out_dir):
             loaded = []
             for spec in specs:
                 torch.manual_seed(seed)  # random-initialised twins start from the same weights
@@ -410,9 +404,6 @@ def compare_command(
                 return
             variants, differences = write_comparison(results, out_dir, bootstrap)
             discard_checkpoint(out_dir)
-        except BaseException:
-            discard_output_dir(out_dir, created)
-            raise
     stdout.print(paired_table(variants, differences))
     _note_batch_size(config.batch_size, results)
     note(f"results written to {out_dir} (one folder per variant, report.md, comparison.csv)")

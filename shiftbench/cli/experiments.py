@@ -14,7 +14,7 @@ from ..demo import DemoConfig, cache_root, run_demo
 from ..engine import resolve_device
 from ..errors import ShiftbenchError
 from ..nets import NETS
-from ..report import default_output_dir, discard_output_dir, prepare_output_dir
+from ..report import default_output_dir, run_output_dir
 from ..train import TrainConfig, cifar10, export_folder, folder_images, save_twins, train_twins
 from .app import app, user_errors
 from .options import Device, Seed
@@ -68,12 +68,8 @@ def demo_command(
             epochs=epochs,
             seed=seed,
         )
-        created = prepare_output_dir(out)
-        try:
+        with run_output_dir(out):
             variants, differences = run_demo(config, out, device)
-        except BaseException:
-            discard_output_dir(out, created)
-            raise
     stdout.print(headline_table(variants, differences, DEMO_HEADLINES))
     note(
         f"synthetic data (shiftbench.synthetic), not ImageNet; cache: {cache_root()}; "
@@ -142,12 +138,11 @@ def train_command(
         else:
             pixels, labels, classes = folder_images(data, img_size)
             validation = folder_images(val, img_size) if val is not None else None
-        created = prepare_output_dir(out_dir)
-        note(
-            f"sb/{arch} with filter sizes {config.filter_sizes} on {len(labels)} images, "
-            f"{len(classes)} classes; {device_used}"
-        )
-        try:
+        with run_output_dir(out_dir):
+            note(
+                f"sb/{arch} with filter sizes {config.filter_sizes} on {len(labels)} images, "
+                f"{len(classes)} classes; {device_used}"
+            )
             with training_bar(config.epochs * len(labels)) as update:
                 twins = train_twins(
                     config, pixels, labels, len(classes), device_used,
@@ -155,9 +150,6 @@ def train_command(
                 )  # fmt: skip
             extra = {"data": str(data), "dataset": dataset, "classes": classes}
             save_twins(twins, config, out_dir, len(classes), extra)
-        except BaseException:
-            discard_output_dir(out_dir, created)
-            raise
         evaluation = val
         if dataset == "cifar10" and validation is not None:
             evaluation = export_folder(*validation, out_dir / "test-images")
