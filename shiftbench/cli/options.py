@@ -243,13 +243,17 @@ def parse_batch_size(text: str) -> int | str:
         raise ShiftbenchError(f"--batch-size takes a number or auto, got '{text}'") from None
 
 
+def _holds_results(folder: Path) -> bool:
+    """Whether `folder` holds finished results: one run's, or a comparison's."""
+    return (folder / "results.json").is_file() or (folder / "comparison.json").is_file()
+
+
 def output_folder(out: Path | None, resume: Path | None, default: Path) -> tuple[Path, bool]:
     """Where results go and whether to resume: --resume DIR, else --out, else `default`."""
     if resume is not None:
         if out is not None and out.resolve() != resume.resolve():
             raise ShiftbenchError("--resume DIR is the output folder: leave out --out")
-        finished = (resume / "results.json").is_file() or (resume / "comparison.json").is_file()
-        if finished and not (resume / PARTIAL).is_dir():
+        if _holds_results(resume) and not (resume / PARTIAL).is_dir():
             raise ShiftbenchError(f"--resume: {resume} holds finished results")
         return resume, True
     folder = out if out is not None else default
@@ -259,7 +263,7 @@ def output_folder(out: Path | None, resume: Path | None, default: Path) -> tuple
             f"{folder} holds an interrupted run ({chunks} chunks finished): continue it with "
             f"--resume {folder}, or remove {folder / PARTIAL} to start again"
         )
-    if (folder / "results.json").is_file() or (folder / "comparison.json").is_file():
+    if _holds_results(folder):
         note(f"{folder} holds results of an earlier run: this run replaces them")
     return folder, False
 
