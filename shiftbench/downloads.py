@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -18,31 +19,44 @@ from .errors import ShiftbenchError, first_line
 NETWORK_TIMEOUT_S = 3.0
 
 
-def _hub_cached(arch: str, filename: str) -> Path | None:
-    """A file of an `hf-hub:ORG/REPO[@REV]` repository in the Hugging Face cache."""
+def _hub_file(repo: str, filenames: Iterable[str], revision: str | None = None) -> Path | None:
+    """The first of `filenames` of the Hugging Face repository `repo` found in the cache."""
     from huggingface_hub import try_to_load_from_cache
 
+    for filename in filenames:
+        found = try_to_load_from_cache(repo, filename, revision=revision)
+        if isinstance(found, str):
+            return Path(found)
+    return None
+
+
+def _require_hub(name: str, what: str = "pretrained weights") -> None:
+    """`require_download` from the Hugging Face Hub, into its cache."""
+    from huggingface_hub import constants
+
+    require_download(name, "https://huggingface.co", Path(constants.HF_HUB_CACHE), what)
+
+
+def _hub_config(arch: str) -> Path | None:
+    """The cached config.json of an `hf-hub:ORG/REPO[@REV]` name."""
     repo, _, revision = arch.removeprefix("hf-hub:").partition("@")
-    found = try_to_load_from_cache(repo, filename, revision=revision or None)
-    return Path(found) if isinstance(found, str) else None
+    return _hub_file(repo, ("config.json",), revision or None)
 
 
 def hub_files_cached(arch: str, pretrained: bool) -> None:
     """For `hf-hub:` names: the config (and the weights, when pretrained) in the Hugging Face
     cache, or a download that can happen, or an error within seconds."""
-    from huggingface_hub import constants
-
+    repo, _, revision = arch.removeprefix("hf-hub:").partition("@")
     weights = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
-    config = _hub_cached(arch, "config.json") is not None
-    if not config or (pretrained and not any(_hub_cached(arch, f) for f in weights)):
-        what = "pretrained weights" if pretrained else "config.json"
-        require_download(arch, "https://huggingface.co", Path(constants.HF_HUB_CACHE), what)
+    missing_weights = pretrained and _hub_file(repo, weights, revision or None) is None
+    if _hub_config(arch) is None or missing_weights:
+        _require_hub(arch, "pretrained weights" if pretrained else "config.json")
 
 
 def hub_pinned(arch: str) -> str:
     """`hf-hub:ORG/REPO@COMMIT`: the name with the revision that was loaded, so that a rerun
     loads the same files after the repository moves on."""
-    config = _hub_cached(arch, "config.json")
+    config = _hub_config(arch)
     if config is None or config.parent.parent.name != "snapshots":
         return arch
     return f"{arch.partition('@')[0]}@{config.parent.name}"
@@ -110,15 +124,11 @@ def timm_weights_file(arch: str) -> str:
         raise ShiftbenchError(f"unknown pretrained tag '{arch}'; available: {', '.join(tags)}")
     cfg = get_pretrained_cfg(arch)
     if cfg.hf_hub_id:
-        from huggingface_hub import constants, try_to_load_from_cache
-
         names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else []
-        names += ["model.safetensors", "pytorch_model.bin"]
-        for filename in names:
-            found = try_to_load_from_cache(cfg.hf_hub_id, filename)
-            if isinstance(found, str):
-                return found
-        require_download(arch, "https://huggingface.co", Path(constants.HF_HUB_CACHE))
+        found = _hub_file(cfg.hf_hub_id, [*names, "model.safetensors", "pytorch_model.bin"])
+        if found is not None:
+            return str(found)
+        _require_hub(arch)
         from huggingface_hub import hf_hub_download
 
         try:
