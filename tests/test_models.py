@@ -235,9 +235,15 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, torch.nn
     import huggingface_hub
     from timm.models import _hub
 
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("tests must not touch the network")
+
+    # offline as a user would set it, and every connection refused should that not hold
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
     torch.manual_seed(0)
     model = timm.create_model("test_resnet", num_classes=6).eval()
     repo = tmp_path / "hub" / "models--someone--tiny"
