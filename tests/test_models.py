@@ -89,6 +89,7 @@ def no_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
 
 
 @pytest.mark.parametrize("name", ["test_resnet", "tv/resnet18"])
@@ -111,7 +112,8 @@ def test_unreachable_host_fails_fast(no_cache, monkeypatch) -> None:
         load_model("tv/resnet18")
 
 
-def test_pretrained_requests_that_cannot_be_met() -> None:
+def test_pretrained_requests_that_cannot_be_met(no_cache) -> None:
+    # each is refused before any download: no_cache fails the test if one is tried
     with pytest.raises(ShiftbenchError, match="no pretrained weights"):
         load_model("cspresnet50w")
     with pytest.raises(ShiftbenchError, match=r"unknown pretrained tag.*test_resnet\.r160_in1k"):
