@@ -2,9 +2,13 @@
 
     python benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last --batch-size 256
     python benchmarks/antialias_cost.py --models resnet18,mobilenet_v2 --batch-size 8
+    python benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last --formulations
 
-Each model is built with random weights, converted with BlurPool filter 4 (the released
-default) and with APS, and timed warm on random inputs under inference mode.
+Each model is built with random weights, converted with filter 1 (strides moved, no blur),
+BlurPool filter 4 (the released default) and APS, and timed warm on random inputs under
+inference mode. `--formulations` also times the filter-4 model with its BlurPool layers
+computed each way of blur_formulations.py (checking that its logits stay those of BlurPool),
+so one run says what each formulation would make of every model's slowdown.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 from pathlib import Path
 
 import torch
+from blur_formulations import FORMULATIONS, formulated
 from rich.console import Console
 from rich.table import Table
 from timing import seconds_per_batch
@@ -27,6 +32,36 @@ MODELS = (
     "tv/resnet18,tv/resnet50,tv/mobilenet_v2,tv/densenet121,tv/vgg16_bn,efficientnet_b0,"
     "convnext_tiny"
 )
+# filter 1 moves every stride to a subsampling after the stride-1 layer, without blurring: its
+# cost over the baseline is the stride-1 convs'; filter 4 over filter 1 is the blur's
+VARIANTS = {
+    "baseline": None,
+    "aa1": AntialiasSpec(filter_size=1, pad_type="zero"),
+    "aa4": AntialiasSpec(filter_size=4),
+    "aps": AntialiasSpec("aps", 1),
+}
+COLUMNS = {"aa1": "filter-1", "aa4": "BlurPool-4", "aps": "APS"}
+
+
+@torch.inference_mode()
+def formulation_ratios(
+    forward: Forward, args: argparse.Namespace, baseline_s: float
+) -> dict[str, float | None]:
+    """The aa4 model's time over the baseline's with its BlurPool layers computed each way
+    (None where the logits differ from BlurPool's own beyond rounding)."""
+    shape = (forward.batch_size, 3, args.img_size, args.img_size)
+    x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    x = x.to(forward.device)
+    reference = forward.logits(x).float()
+    tolerance = 1e-4 if args.amp == "none" else 5e-2
+    ratios: dict[str, float | None] = {}
+    for how, formulation in FORMULATIONS.items():
+        with formulated(formulation):
+            logits = forward.logits(x).float()
+            same = torch.allclose(logits, reference, rtol=tolerance, atol=tolerance * 10)
+            seconds = seconds_per_batch(forward, args.img_size, args.steps)
+        ratios[how] = seconds / baseline_s if same else None
+    return ratios
 
 
 def main() -> None:
@@ -41,9 +76,26 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile each model (fuses pad and blur)."
     )
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help="Comma-separated, among " + ", ".join(VARIANTS),
+    )
+    parser.add_argument(
+        "--formulations", action="store_true", help="Also time aa4 with each BlurPool formulation."
+    )
+    parser.add_argument(
+        "--cudnn-benchmark", action="store_true", help="Let cuDNN time its algorithms."
+    )
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
+    labels = args.variants.split(",")
+    if "baseline" not in labels or not set(labels) <= set(VARIANTS):
+        parser.error(f"--variants: baseline and any of {', '.join(VARIANTS)}")
+    if args.formulations and "aa4" not in labels:
+        parser.error("--formulations times the aa4 variant: keep it in --variants")
     device = resolve_device(args.device)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     config = EvalConfig(
         batch_size=args.batch_size,
         amp=args.amp,
@@ -51,18 +103,11 @@ def main() -> None:
         compile=args.compile,
         device=str(device),
     )
-    # filter 1 moves every stride to a subsampling after the stride-1 layer, without blurring:
-    # its cost over the baseline is the stride-1 convs; filter 4 over filter 1 is the blur.
-    variants = {
-        "baseline": None,
-        "aa1": AntialiasSpec(filter_size=1, pad_type="zero"),
-        "aa4": AntialiasSpec(filter_size=4),
-        "aps": AntialiasSpec("aps", 1),
-    }
     rows = []
     for name in args.models.split(","):
-        times, counts = {}, ""
-        for label, spec in variants.items():
+        times, counts, by_formulation = {}, "", {}
+        for label in labels:
+            spec = VARIANTS[label]
             model = load_model(name, pretrained=False, img_size=args.img_size, antialias=spec)
             forward = Forward(model.module, model.preprocess, config, device)
             times[label] = seconds_per_batch(forward, args.img_size, args.steps)
@@ -70,43 +115,40 @@ def main() -> None:
                 report = model.antialias
                 changed = ", ".join(f"{n} {k}" for k, n in report.counts().items())
                 counts = f"{report.rule}: {changed or 'nothing converted'}"
+                if args.formulations:
+                    by_formulation = formulation_ratios(forward, args, times["baseline"])
             del forward, model
-        rows.append(
-            {
-                "model": name,
-                "conversion": counts,
-                "baseline_ms": 1000 * times["baseline"],
-                "aa1_ratio": times["aa1"] / times["baseline"],
-                "aa4_ratio": times["aa4"] / times["baseline"],
-                "aps_ratio": times["aps"] / times["baseline"],
-            }
-        )
+        row = {"model": name, "conversion": counts, "baseline_ms": 1000 * times["baseline"]}
+        row |= {f"{label}_ratio": times[label] / times["baseline"] for label in labels[1:]}
+        if by_formulation:
+            row["aa4_ratio_by_formulation"] = by_formulation
+        rows.append(row)
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     title = (
         f"{args.img_size}px, batch {args.batch_size}, amp {args.amp}, channels-last "
-        f"{args.channels_last}, compiled {args.compile}, {hardware}, "
-        f"{torch.get_num_threads()} threads"
+        f"{args.channels_last}, compiled {args.compile}, cudnn.benchmark {args.cudnn_benchmark}, "
+        f"{hardware}, {torch.get_num_threads()} threads"
     )
     table = Table(title=title, title_justify="left")
-    for column in (
-        "model",
-        "baseline ms/batch",
-        "filter-1 / baseline",
-        "BlurPool-4 / baseline",
-        "APS / baseline",
-        "converted",
-    ):
-        table.add_column(column, justify="left" if column in ("model", "converted") else "right")
+    table.add_column("model")
+    table.add_column("baseline ms/batch", justify="right")
+    for label in labels[1:]:
+        table.add_column(f"{COLUMNS[label]} / baseline", justify="right")
+    table.add_column("converted")
     for r in rows:
-        table.add_row(
-            r["model"],
-            f"{r['baseline_ms']:.1f}",
-            f"{r['aa1_ratio']:.2f}",
-            f"{r['aa4_ratio']:.2f}",
-            f"{r['aps_ratio']:.2f}",
-            r["conversion"],
-        )
-    Console(width=200).print(table)
+        ratios = [f"{r[f'{label}_ratio']:.2f}" for label in labels[1:]]
+        table.add_row(r["model"], f"{r['baseline_ms']:.1f}", *ratios, r["conversion"])
+    console = Console(width=200)
+    console.print(table)
+    if args.formulations:
+        by_formulation = Table(title="BlurPool-4 / baseline, by formulation", title_justify="left")
+        by_formulation.add_column("formulation")
+        for r in rows:
+            by_formulation.add_column(r["model"], justify="right")
+        for how in FORMULATIONS:
+            ratios = [r["aa4_ratio_by_formulation"][how] for r in rows]
+            by_formulation.add_row(how, *(f"{x:.2f}" if x else "differs" for x in ratios))
+        console.print(by_formulation)
     if args.json:
         args.json.write_text(json.dumps({"setup": title, "rows": rows}, indent=2))
 

@@ -9,15 +9,21 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from shiftbench import load_model
+from shiftbench.antialias import AntialiasSpec, BlurPool
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+from blur_formulations import FORMULATIONS, formulated  # noqa: E402
 
 TOY_RUNS = {
     "throughput.py": ["--model", "test_resnet", "--img-size", "32", "--max-shift", "8",
                       "--images", "6", "--batch-size", "16", "--workers", "0",
                       "--suites", "clean,all"],
-    "antialias_cost.py": ["--models", "tv/resnet18", "--img-size", "64", "--batch-size", "2",
-                          "--steps", "1"],
+    "antialias_cost.py": ["--models", "tv/resnet18,test_efficientnet", "--img-size", "64",
+                          "--batch-size", "2", "--steps", "1", "--formulations"],
     "blurpool_kernels.py": ["--batch", "2", "--channels", "8", "--size", "16", "--steps", "1"],
     "corruption_speed.py": ["--model", "test_resnet", "--batch-size", "2", "--steps", "1"],
     "conversion_sweep.py": ["--models", "test_resnet,test_coatnet", "--img-size", "64"],
@@ -41,7 +47,11 @@ def test_benchmark_runs_and_writes_json(
         assert {how for how, same in whole.items() if same} == {
             how for how in whole if " only" not in how
         }
-        assert "reflect pad by torch.cat, then depthwise conv" in whole
+        assert "torch.cat pad, depthwise conv" in whole
+    if script == "antialias_cost.py":  # every formulation gives the model BlurPool's logits
+        for row in figures["rows"]:
+            assert set(row["aa4_ratio_by_formulation"]) == set(FORMULATIONS)
+            assert all(row["aa4_ratio_by_formulation"].values()), row["model"]
     if script == "conversion_sweep.py":  # test_coatnet cannot take 64 px: it runs at its own
         sizes = {(row["model"], row["size"]) for row in figures["rows"]}
         assert sizes == {("test_resnet", 64), ("test_coatnet", 160)}
@@ -76,3 +86,35 @@ def test_listing_memory_measures_both_forms(
     runpy.run_path(str(BENCHMARKS / "listing_memory.py"), run_name="__main__")
     figures = json.loads(out.read_text())
     assert [row["form"] for row in figures["rows"]] == ["arrays", "objects"]
+
+
+@pytest.mark.parametrize("how", sorted(FORMULATIONS))
+@pytest.mark.parametrize("filter_size", [2, 4, 5])
+def test_blur_formulations_compute_blurpool_in_a_converted_model(
+    how: str, filter_size: int
+) -> None:
+    """Each formulation replaces every reflect BlurPool of a converted model (torchvision's
+    layers and timm's aa_layer subclass alike) and keeps its logits; outside the block the
+    layers compute as before."""
+    calls = []
+
+    def counted(layer: BlurPool, x: torch.Tensor) -> torch.Tensor:
+        calls.append(layer)
+        return FORMULATIONS[how](layer, x)
+
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    for name in ("tv/resnet18", "test_efficientnet"):
+        model = load_model(
+            name, pretrained=False, img_size=64, antialias=AntialiasSpec(filter_size=filter_size)
+        )
+        layers = [m for m in model.module.modules() if isinstance(m, BlurPool)]
+        module = model.module.eval().to(memory_format=torch.channels_last)
+        with torch.no_grad():
+            reference = module(x)
+            with formulated(counted):
+                formulated_logits = module(x)
+            after = module(x)
+        assert len(calls) == len(layers) > 0, name
+        assert torch.allclose(formulated_logits, reference, rtol=1e-5, atol=1e-5), name
+        assert torch.equal(after, reference)
+        calls.clear()
