@@ -1,52 +1,120 @@
 #!/usr/bin/env bash
-# The prepared script for a lent GPU session (see docs/performance.md). Parts, all by default:
-#   tests       the whole test suite, CUDA tests included
-#   throughput  suite views/s against the bare forward pass, ResNet-50 bf16+channels-last and fp32,
-#               and bf16+channels-last with --decode device (JPEGs decoded by nvJPEG)
-#   antialias   forward cost of BlurPool-4 and APS conversions, bf16+channels-last
-#   antialias_compiled  the same for ResNet-50 under torch.compile (can the compiler fuse the
-#               padding and the blur?); last, as compiling takes minutes
-#   blurpool    one BlurPool layer computed six ways (which formulation is fastest on the GPU)
-#   corruptions images/s of each on-the-fly corruption next to ResNet-50's forward (bf16)
-# Figures go under $OUT. Test-only wheels are taken from .whl/ if present: prepare them with
-#   pip download --no-deps -d .whl antialiased-cnns==0.3 imagecorruptions==1.1.2 torchcodec==0.17.0
+# The prepared run for a lent GPU: one call that fits a session's 15 minutes of device time
+# (the machine's start included), every figure in two files under $OUT.
+#
+#   bash benchmarks/gpu_session.sh [PART ...]        all parts, in this order, by default
+#
+# Parts, what closes open work first; each runs under a limit (seconds):
+#   cuda_tests          150  the tests that need CUDA (tests/test_cuda.py, nvJPEG decoding)
+#   blurpool             60  one BlurPool layer computed every way (blurpool_kernels.py), bf16
+#                            and fp32, channels-last and NCHW, and with cudnn.benchmark
+#   antialias           150  each model's cost of filter 1, BlurPool-4 and APS, and of
+#                            BlurPool-4 under every formulation (bf16, channels-last); then
+#                            ResNet-50 and MobileNetV2 again with cudnn.benchmark
+#   corruptions          90  images/s of every corruption next to ResNet-50's forward (bf16)
+#   throughput          150  suite views/s over the bare forward, ResNet-50 bf16 channels-last,
+#                            images decoded by PIL workers and by nvJPEG (--decode device)
+#   antialias_compiled  150  ResNet-50 and its BlurPool-4 form under torch.compile
+# BUDGET (seconds, default 540) bounds the whole run: a part gets what is left if that is less
+# than its limit, and is skipped, saying so, when under 20 s are left.
+#
+# $OUT receives gpu_session.log and gpu_figures.tar.gz (the JSON figures, rewritten after
+# every part, so a run stopped at its limit still returns what it finished). The machine has
+# torch, timm, scikit-image and OpenCV but not imagecorruptions, whose frost photographs the
+# corruption parts need; fetch its wheel here first and carry it (".whl" in the call's carry):
+#   python3 -m pip download --no-deps -d .whl imagecorruptions==1.1.2
 set -uo pipefail
-export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
 OUT="${OUT:-/tmp/shiftbench-gpu}"
+BUDGET="${BUDGET:-540}"
+FIGURES="$(mktemp -d)"
+export FIGURES PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
-parts="${*:-tests throughput antialias blurpool corruptions antialias_compiled}"
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
-fi
-nvidia-smi -L
-python3 -c "import torch, torchvision, timm; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'timm', timm.__version__)"
-for part in $parts; do
-  case "$part" in
-    tests)
-      python3 -m pytest -q -p no:cacheprovider tests 2>&1 | tail -n 15 ;;
-    throughput)
-      for precision in "--amp bf16 --channels-last" ""; do
-        tag=$( [ -n "$precision" ] && echo bf16_cl || echo fp32 )
-        python3 benchmarks/throughput.py --model resnet50 --device cuda $precision \
-          --images 2048 --batch-size 256 --workers 12 --json "$OUT/resnet50_$tag.json"
-      done
-      python3 benchmarks/throughput.py --model resnet50 --device cuda --amp bf16 --channels-last \
-        --decode device --images 2048 --batch-size 256 --workers 12 \
-        --json "$OUT/resnet50_bf16_cl_decode_device.json" ;;
-    antialias)
-      python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last \
-        --batch-size 256 --steps 20 --models "${AA_MODELS:-tv/resnet18,tv/resnet50,tv/mobilenet_v2,tv/densenet121,tv/vgg16_bn,efficientnet_b0,convnext_tiny}" --json "$OUT/antialias_cost_bf16_cl.json" ;;
-    antialias_compiled)
-      python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last --compile \
-        --batch-size 256 --steps 20 --models tv/resnet50 \
-        --json "$OUT/antialias_cost_bf16_cl_compiled.json" ;;
-    blurpool)
-      for setting in "--dtype bf16 --channels-last" "--dtype bf16" "--dtype fp32 --channels-last"; do
-        tag=$(echo "$setting" | tr -d ' -')
-        python3 benchmarks/blurpool_kernels.py --device cuda $setting --json "$OUT/blurpool_$tag.json"
-      done ;;
-    corruptions)
-      python3 benchmarks/corruption_speed.py --device cuda --amp bf16 --batch-size 256 \
-        --json "$OUT/corruption_speed.json" ;;
-  esac
-done
+
+bundle() { tar -czf "$OUT/gpu_figures.tar.gz" -C "$FIGURES" .; }
+
+part() {  # part NAME LIMIT COMMAND...: run COMMAND under the limit and what is left of BUDGET
+  local name=$1 limit=$2 left=$((BUDGET - SECONDS)) started=$SECONDS
+  shift 2
+  if [ "$left" -lt 20 ]; then
+    echo "== $name: skipped ($left s left of the $BUDGET s budget)"
+    return
+  fi
+  [ "$left" -lt "$limit" ] && limit=$left
+  echo "== $name (at most $limit s)"
+  timeout --kill-after=10 "$limit" "$@"
+  echo "== $name: exit $? after $((SECONDS - started)) s"
+  bundle
+}
+
+cuda_tests() {
+  python3 -m pytest -q -p no:cacheprovider -rs -k "cuda or nvjpeg" \
+    tests/test_cuda.py tests/test_decode.py tests/test_jpeg.py
+}
+
+blurpool() {
+  local setting tag
+  for setting in "--dtype bf16 --channels-last" "--dtype bf16" "--dtype fp32 --channels-last" \
+    "--dtype bf16 --channels-last --cudnn-benchmark"; do
+    tag=$(echo "$setting" | sed 's/--dtype //; s/ --/_/g; s/-/_/g')
+    # shellcheck disable=SC2086
+    python3 benchmarks/blurpool_kernels.py --device cuda $setting --json "$FIGURES/blurpool_$tag.json"
+  done
+}
+
+antialias() {
+  python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last \
+    --batch-size 256 --steps 20 --formulations --json "$FIGURES/antialias_cost_bf16_cl.json"
+  python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last \
+    --batch-size 256 --steps 20 --models tv/resnet50,tv/mobilenet_v2 --cudnn-benchmark \
+    --formulations --json "$FIGURES/antialias_cost_bf16_cl_cudnn_benchmark.json"
+}
+
+corruptions() {
+  python3 benchmarks/corruption_speed.py --device cuda --amp bf16 --batch-size 256 \
+    --json "$FIGURES/corruption_speed.json"
+}
+
+throughput() {
+  local decode
+  for decode in pil device; do
+    python3 benchmarks/throughput.py --model resnet50 --device cuda --amp bf16 --channels-last \
+      --decode "$decode" --images 2048 --batch-size 256 --workers 12 \
+      --json "$FIGURES/throughput_resnet50_bf16_cl_decode_$decode.json"
+  done
+}
+
+antialias_compiled() {
+  python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last --compile \
+    --batch-size 256 --steps 20 --models tv/resnet50 --variants baseline,aa4 \
+    --json "$FIGURES/antialias_cost_bf16_cl_compiled.json"
+}
+
+declare -A LIMIT=([cuda_tests]=150 [blurpool]=60 [antialias]=150 [corruptions]=90
+  [throughput]=150 [antialias_compiled]=150)
+
+main() {
+  if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+  fi
+  {
+    nvidia-smi -L
+    python3 -c "import torch, torchvision, timm; print('torch', torch.__version__, 'cuda', \
+torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), 'torchvision', \
+torchvision.__version__, 'timm', timm.__version__)"
+    echo "cores: $(nproc)"
+  } 2>&1 | tee "$FIGURES/environment.txt"
+  local name
+  for name in ${*:-cuda_tests blurpool antialias corruptions throughput antialias_compiled}; do
+    if [ -z "${LIMIT[$name]:-}" ]; then
+      echo "== $name: no such part (parts: ${!LIMIT[*]})"
+      continue
+    fi
+    export -f "$name"
+    part "$name" "${LIMIT[$name]}" bash -c "$name"
+  done
+  bundle
+  echo "== done in $SECONDS s"
+}
+
+main "$@" 2>&1 | tee "$OUT/gpu_session.log"
