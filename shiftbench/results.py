@@ -119,6 +119,25 @@ def environment(device: torch.device) -> dict:
         "device_name": name or platform.machine(),
         "cpu_threads": torch.get_num_threads(),
         "jpeg": jpeg_backend(),
+        "numerics": numerics(device),
         "command": shlex.join(sys.argv),
         "cwd": os.getcwd(),
     }
+
+
+def numerics(device: torch.device) -> dict:
+    """The PyTorch settings that decide float32 arithmetic: matmul precision everywhere and,
+    on CUDA, the cuDNN version, TF32 for convolutions and matmuls (PyTorch's defaults: on
+    for convolutions, off for matmuls, so "fp32" convolutions on Ampere and later GPUs run in
+    TF32) and cuDNN's algorithm search (off unless the caller turned it on)."""
+    settings: dict = {"float32_matmul_precision": torch.get_float32_matmul_precision()}
+    if device.type == "cuda":
+        settings |= {
+            "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(),
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        }
+    return settings

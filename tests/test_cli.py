@@ -58,6 +58,9 @@ def test_eval_writes_every_file(folder: Path, tmp_path: Path) -> None:
     assert meta["config"]["seed"] == 3 and meta["config"]["suites"][-1] == "translation"
     assert meta["data"]["images_evaluated"] == 12 and meta["data"]["skipped"] == []
     assert meta["environment"]["torch"] == torch.__version__
+    # what decides float32 arithmetic (on the CPU, the matmul precision alone)
+    numerics = meta["environment"]["numerics"]
+    assert numerics == {"float32_matmul_precision": torch.get_float32_matmul_precision()}
     assert meta["higher_is_better"]["diagonal.flip_rate"] is False
     assert meta["suites"]["translation"]["radius"] == 4
     curve = pd.read_csv(out / "curve_diagonal.top1.csv")

@@ -24,6 +24,9 @@ def test_cuda_records_equal_cpu_records(tmp_path: Path) -> None:
     cpu = evaluate(wrap(model, 16), root, config(device="cpu", **cfg))
     gpu = evaluate(wrap(model, 16), root, config(device="cuda", **cfg))
     assert gpu.environment["device"].startswith("cuda")
+    numerics = gpu.environment["numerics"]
+    assert numerics["cudnn_allow_tf32"] == torch.backends.cudnn.allow_tf32
+    assert numerics["cudnn"] == torch.backends.cudnn.version() and not numerics["cudnn_benchmark"]
     for key, value in cpu.records.items():
         if value.dtype.is_floating_point:
             torch.testing.assert_close(gpu.records[key], value)
