@@ -266,10 +266,30 @@ def _announce(
         f"({images.label_map}); canvas {geometry.canvas}px, window {geometry.size}px; "
         f"suites {', '.join(s.name for s in suites)}; {device}"
     )
+    if not isinstance(images, ReleasedSet):
+        for message in resize_notes(models, geometry):
+            note(message)
     if world.size > 1:
         note(f"{world.size} processes; progress shown for rank 0's share of the images")
     if resumed:
         note(f"resuming: {resumed} finished chunks of {config.chunk_size} images read back")
+
+
+def resize_notes(models: list[LoadedModel], geometry: Geometry) -> list[str]:
+    """One line per model with published weights evaluated at their own input size but
+    published with another resize than the canvas: its clean accuracy can differ from its
+    model card (the canvas is the paper's protocol, kept for every model)."""
+    lines = []
+    for model in models:
+        reference = model.preprocess.reference_resize
+        if model.pretrained is None or reference in (None, geometry.canvas):
+            continue
+        lines.append(
+            f"{model.name} was published with Resize({reference}) + CenterCrop({geometry.size});"
+            f" shiftbench resizes to the canvas, Resize({geometry.canvas}), the paper's protocol:"
+            " clean accuracy can differ a little from the model card"
+        )
+    return lines
 
 
 def _skipped_line(skipped: list[tuple[str, str]], kind: str) -> str:

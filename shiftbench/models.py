@@ -51,8 +51,9 @@ class Preprocess:
     """How images are prepared for a model: square input size, resize filter and normalisation.
 
     `reference_resize` is the shorter-side resize the weights were published with (timm's
-    `input_size / crop_pct`, torchvision's `resize_size`); it is recorded for the reader, while
-    shiftbench itself always resizes to the canvas (input size + max shift, the paper's protocol).
+    `input_size / crop_pct`, torchvision's `resize_size`; None at another input size than
+    theirs); it is recorded for the reader, while shiftbench itself always resizes to the
+    canvas (input size + max shift, the paper's protocol).
     """
 
     input_size: int
@@ -512,7 +513,8 @@ def load_model(
         interpolation=interpolation or native.interpolation,
         mean=tuple(mean) if mean is not None else native.mean,
         std=tuple(std) if std is not None else native.std,
-        reference_resize=native.reference_resize,
+        # the published resize belongs to the published input size
+        reference_resize=native.reference_resize if size == native.input_size else None,
     )
     report = None
     if antialias is not None:

@@ -47,6 +47,23 @@ def test_timm_preprocessing_from_config_and_overrides() -> None:
     assert custom.num_classes == 7
     assert (custom.preprocess.input_size, custom.preprocess.interpolation) == (48, "bicubic")
     assert custom.preprocess.mean == (0.1, 0.2, 0.3) and custom.preprocess.std == (0.5, 0.5, 0.5)
+    assert custom.preprocess.reference_resize is None  # 168 belongs to the 160-px input
+
+
+def test_published_weights_with_another_resize_get_a_note() -> None:
+    from dataclasses import replace
+
+    from shiftbench.api import resize_notes
+    from shiftbench.views import Geometry
+
+    timm_card = replace(load_model("test_resnet", pretrained=False), pretrained="test_resnet")
+    (line,) = resize_notes([timm_card], Geometry(160, 32))
+    assert "test_resnet was published with Resize(168) + CenterCrop(160)" in line
+    assert "Resize(192), the paper's protocol" in line
+    assert resize_notes([timm_card], Geometry(160, 8)) == []  # canvas 168: the card's own
+    assert resize_notes([replace(timm_card, pretrained=None)], Geometry(160, 32)) == []
+    torchvision_card = replace(load_model("tv/resnet18", pretrained=False), pretrained="resnet18")
+    assert resize_notes([torchvision_card], Geometry(224, 32)) == []  # 256, as the paper
 
 
 @pytest.mark.parametrize(
