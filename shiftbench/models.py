@@ -221,6 +221,41 @@ def _torchvision_weights(arch: str):
         ) from None
 
 
+def published_name(source: str, arch: str) -> str:
+    """The pretrained weights a name loads, spelt so that the same weights load again whatever
+    the library's default later becomes: timm's `ARCH.TAG`, torchvision's `ARCH.WEIGHTS`
+    (`resnet50` -> `resnet50.a1_in1k`, `tv/resnet50` -> `resnet50.IMAGENET1K_V2`)."""
+    if source == "timm" and not arch.startswith(("hf-hub:", "local-dir:")):
+        from timm.models import get_pretrained_cfg
+
+        cfg = get_pretrained_cfg(arch)
+        if cfg is not None and cfg.tag:
+            return f"{cfg.architecture}.{cfg.tag}"
+    if source == "torchvision":
+        weights = _torchvision_weights(arch)
+        if weights is not None:
+            return f"{arch.split('.')[0]}.{weights.name}"
+    return arch
+
+
+def default_weights_note(model: LoadedModel) -> str | None:
+    """For a torchvision name without a weights tag whose default weights are not the original
+    IMAGENET1K_V1 ones (ResNet-50, ResNeXt, Wide ResNet, MobileNetV2, ...): which weights it
+    loaded, and the name of those the published figures were measured on."""
+    if model.source != "torchvision" or model.pretrained is None or "." in model.architecture:
+        return None
+    from torchvision.models import get_model_weights
+
+    base, _, loaded = model.pretrained.partition(".")
+    if loaded == "IMAGENET1K_V1" or "IMAGENET1K_V1" not in get_model_weights(base).__members__:
+        return None
+    return (
+        f"{model.name} loads torchvision's default weights, {loaded}; the published figures of "
+        f"{base} (the anti-aliasing paper's, ImageNet-C's, the released anti-aliased models' "
+        f"baselines) are of IMAGENET1K_V1: name tv/{base}.IMAGENET1K_V1 to compare with them"
+    )
+
+
 def _build_torchvision(arch: str, pretrained: bool, num_classes: int | None) -> nn.Module:
     from torchvision.models import get_model
 
@@ -539,7 +574,7 @@ def load_model(
         name=name,
         source=source,
         architecture=arch,
-        pretrained=arch if use_pretrained else None,
+        pretrained=published_name(source, arch) if use_pretrained else None,
         weights=str(weights) if weights is not None else None,
         weights_sha256=file_sha256(weights_file) if weights_file is not None else None,
         num_classes=_probe_classes(module, name, size),

@@ -50,6 +50,30 @@ def test_timm_preprocessing_from_config_and_overrides() -> None:
     assert custom.preprocess.reference_resize is None  # 168 belongs to the 160-px input
 
 
+def test_pretrained_names_are_recorded_with_the_weights_they_resolve_to() -> None:
+    from dataclasses import replace
+
+    from shiftbench.models import default_weights_note, published_name
+
+    # a library's default can change; the tag recorded loads the same weights again
+    assert published_name("timm", "test_resnet") == "test_resnet.r160_in1k"
+    assert published_name("timm", "resnet50") == "resnet50.a1_in1k"
+    assert published_name("timm", "resnet50.tv_in1k") == "resnet50.tv_in1k"
+    assert published_name("torchvision", "resnet50") == "resnet50.IMAGENET1K_V2"
+    assert published_name("torchvision", "resnet50.IMAGENET1K_V1") == "resnet50.IMAGENET1K_V1"
+    assert published_name("torchvision", "resnet18") == "resnet18.IMAGENET1K_V1"
+    # tv/resnet50's default is not the weights the published figures are of: said, with the name
+    model = load_model("tv/resnet50", pretrained=False)
+    loaded = replace(model, pretrained=published_name("torchvision", "resnet50"))
+    note = default_weights_note(loaded)
+    assert note is not None and "IMAGENET1K_V2" in note and "tv/resnet50.IMAGENET1K_V1" in note
+    assert default_weights_note(model) is None  # random weights
+    v1 = replace(model, architecture="resnet50.IMAGENET1K_V1", pretrained="resnet50.IMAGENET1K_V1")
+    assert default_weights_note(v1) is None
+    resnet18 = load_model("tv/resnet18", pretrained=False)
+    assert default_weights_note(replace(resnet18, pretrained="resnet18.IMAGENET1K_V1")) is None
+
+
 def test_published_weights_with_another_resize_get_a_note() -> None:
     from dataclasses import replace
 

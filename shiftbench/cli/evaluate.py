@@ -18,7 +18,7 @@ from ..corruptions import ReleasedSet
 from ..data import check_data_root
 from ..errors import ShiftbenchError
 from ..imagenet_c import released_for
-from ..models import LoadedModel, load_model
+from ..models import LoadedModel, default_weights_note, load_model
 from ..paired import DEFAULT_RESAMPLES
 from ..report import (
     default_output_dir,
@@ -93,7 +93,12 @@ from .options import (
 
 
 def announce(loaded: LoadedModel) -> LoadedModel:
-    """Print a converted model's conversion report, and warn when it was not fine-tuned."""
+    """Print which default weights a torchvision name loaded when they are not the published
+    figures' ones, a converted model's conversion report, and warn when it was not
+    fine-tuned."""
+    weights_note = default_weights_note(loaded)
+    if weights_note is not None:
+        note(weights_note)
     if loaded.antialias is not None:
         note(f"{loaded.name}: {loaded.antialias.summary()}")
         if loaded.antialias.weights == "baseline":
