@@ -103,6 +103,12 @@ def main() -> None:
         compile=args.compile,
         device=str(device),
     )
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    title = (
+        f"{args.img_size}px, batch {args.batch_size}, amp {args.amp}, channels-last "
+        f"{args.channels_last}, compiled {args.compile}, cudnn.benchmark {args.cudnn_benchmark}, "
+        f"{hardware}, {torch.get_num_threads()} threads"
+    )
     rows = []
     for name in args.models.split(","):
         times, counts, by_formulation = {}, "", {}
@@ -123,12 +129,8 @@ def main() -> None:
         if by_formulation:
             row["aa4_ratio_by_formulation"] = by_formulation
         rows.append(row)
-    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    title = (
-        f"{args.img_size}px, batch {args.batch_size}, amp {args.amp}, channels-last "
-        f"{args.channels_last}, compiled {args.compile}, cudnn.benchmark {args.cudnn_benchmark}, "
-        f"{hardware}, {torch.get_num_threads()} threads"
-    )
+        if args.json:  # after every model, so a run stopped at its time limit keeps its rows
+            args.json.write_text(json.dumps({"setup": title, "rows": rows}, indent=2))
     table = Table(title=title, title_justify="left")
     table.add_column("model")
     table.add_column("baseline ms/batch", justify="right")
@@ -149,8 +151,6 @@ def main() -> None:
             ratios = [r["aa4_ratio_by_formulation"][how] for r in rows]
             by_formulation.add_row(how, *(f"{x:.2f}" if x else "differs" for x in ratios))
         console.print(by_formulation)
-    if args.json:
-        args.json.write_text(json.dumps({"setup": title, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":
