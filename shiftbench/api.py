@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .checkpoint import Checkpoint, run_identity
 from .checkpoint import discard as discard_checkpoint
@@ -260,6 +261,9 @@ def _announce(
         warn(message)
     for message in (m for suite in suites for m in suite.warnings()):
         warn(message)
+    enlarged = enlarged_warning(images, geometry, config.canvas)
+    if enlarged is not None:
+        warn(enlarged)
     names = ", ".join(f"{m.name} ({m.variant})" for m in models)
     note(
         f"{names}: {models[0].num_classes} classes, {len(images.items)} images "
@@ -273,6 +277,30 @@ def _announce(
         note(f"{world.size} processes; progress shown for rank 0's share of the images")
     if resumed:
         note(f"resuming: {resumed} finished chunks of {config.chunk_size} images read back")
+
+
+def enlarged_warning(images: ImageSet, geometry: Geometry, canvas_mode: str) -> str | None:
+    """A warning when the images are no larger than the model's input (judged by the first
+    one's header) and `--canvas resize` would enlarge them to the canvas: the centre window
+    is then a magnified part of the image, not the image the model is tested on. None for
+    the released ImageNet-C files, which are read as stored."""
+    released = isinstance(images, ReleasedSet)
+    if released or canvas_mode != "resize" or not geometry.max_shift or not len(images.items):
+        return None
+    first = images.items[0]
+    try:
+        with Image.open(images.file(first)) as image:
+            side = min(image.size)
+    except (OSError, SyntaxError, ValueError):
+        return None  # counted as unreadable when it is decoded
+    if side > geometry.size:
+        return None
+    return (
+        f"{first.path} is {side} px on its shorter side, no larger than the {geometry.size}px "
+        f"window: --canvas resize enlarges the images to the {geometry.canvas}px canvas, so the "
+        "centre window shows a magnified part of each; --canvas pad keeps each image whole in "
+        "the centre window and frames it in black"
+    )
 
 
 def resize_notes(models: list[LoadedModel], geometry: Geometry) -> list[str]:

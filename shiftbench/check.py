@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import EvalConfig
 from .errors import ShiftbenchError
 from .stats import format_value
 from .suites import metric_key
@@ -28,6 +29,7 @@ COMPARED_CONFIG = (
     "severities",
     "jpeg_like_release",
     "decode",
+    "canvas",
 )
 
 
@@ -126,8 +128,10 @@ def mismatches(current: dict, baseline: dict) -> list[str]:
     digests = [r["data"].get("images_sha256") for r in (baseline, current)]
     # the same images, however chosen (a --limit above the count, a list naming them all)
     same_images = None not in digests and digests[0] == digests[1]
+    # a setting missing from a result written before it existed had its default behaviour
+    default = EvalConfig().to_dict()
     for key in COMPARED_CONFIG:
-        a, b = current["config"].get(key), baseline["config"].get(key)
+        a, b = (r["config"].get(key, default[key]) for r in (current, baseline))
         if a != b and not (key == "limit" and same_images):
             found.append(f"config.{key}: {b} -> {a}")
     for key in ("images_found", "images_selected", "classes", "label_map", "geometry"):

@@ -11,6 +11,9 @@ AMP_MODES = ("none", "bf16", "fp16")
 # Where JPEG files are decoded: PIL in the loader workers, or torchvision on the device.
 DECODERS = ("pil", "device")
 ATTACK_MODES = ("crop", "pad")
+# How an image becomes its canvas: resized to it (the paper's ImageNet protocol), or resized to
+# the window and padded with black to it (images at the model's size, as CIFAR-10's).
+CANVAS_MODES = ("resize", "pad")
 DEFAULT_SUITES = ("clean", "consistency")
 # timm's default of 4 decoding processes, or fewer on a machine with fewer cores.
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
@@ -28,7 +31,9 @@ class EvalConfig:
     `corruptions` None takes every corruption available (on the fly, or on disk).
     `chunk_size` images make a chunk: the unit of checkpoints and of the shares of
     torchrun processes. `image_list` is a file naming the images to evaluate (paths
-    relative to the data root, one per line); `limit` applies after it.
+    relative to the data root, one per line); `limit` applies after it. `canvas` "pad" makes
+    each canvas from the image resized to the window and a black border, instead of
+    resizing the image to the canvas.
     """
 
     suites: tuple[str, ...] = DEFAULT_SUITES
@@ -51,6 +56,7 @@ class EvalConfig:
     jpeg_like_release: bool = False
     chunk_size: int = 1024
     decode: str = "pil"
+    canvas: str = "resize"
 
     def __post_init__(self) -> None:
         checks = [
@@ -64,6 +70,7 @@ class EvalConfig:
             (self.workers >= 0, "--workers must be >= 0"),
             (self.chunk_size >= 1, "--chunk-size must be >= 1"),
             (self.decode in DECODERS, f"--decode must be one of {', '.join(DECODERS)}"),
+            (self.canvas in CANVAS_MODES, f"--canvas must be one of {', '.join(CANVAS_MODES)}"),
             (self.limit is None or self.limit >= 1, "--limit must be >= 1"),
             (self.amp in AMP_MODES, f"--amp must be one of {', '.join(AMP_MODES)}"),
             (

@@ -384,22 +384,37 @@ def scan_image_folder(
 
 
 def load_canvas(
-    path: str | Path | BinaryIO, canvas_size: int, interpolation: str, resize: int | None = None
+    path: str | Path | BinaryIO,
+    canvas_size: int,
+    interpolation: str,
+    resize: int | None = None,
+    border: tuple[int, int] = (0, 0),
 ) -> torch.Tensor:
     """Decode an image into a uint8 [3, C, C] canvas: shorter side resized to C (or to
     `resize`), centre crop C.
 
     This is torchvision's Resize(C) + CenterCrop(C) on the PIL image, so the canvas's centre
     window of the model's input size is exactly the standard Resize + CenterCrop evaluation.
+    With a `border` (before, after), the image is resized and cropped to the inner side
+    C - before - after instead and framed in black: torchvision's Pad on each side.
     """
     import torchvision.transforms.functional as F
     from torchvision.transforms import InterpolationMode
 
+    inner = canvas_size - sum(border)
     with Image.open(path) as image:
         rgb = image.convert("RGB")
-    rgb = F.resize(rgb, [resize or canvas_size], interpolation=InterpolationMode(interpolation))
-    rgb = F.center_crop(rgb, [canvas_size, canvas_size])
-    return F.pil_to_tensor(rgb)
+    rgb = F.resize(rgb, [resize or inner], interpolation=InterpolationMode(interpolation))
+    rgb = F.center_crop(rgb, [inner, inner])
+    return frame(F.pil_to_tensor(rgb), border)
+
+
+def frame(image: torch.Tensor, border: tuple[int, int]) -> torch.Tensor:
+    """`image` [3, H, W] with `border` (before, after) black pixels around it on each axis."""
+    before, after = border
+    if not before and not after:
+        return image
+    return torch.nn.functional.pad(image, (before, after, before, after))
 
 
 Draws = Callable[[int], dict[str, torch.Tensor]]
@@ -470,6 +485,7 @@ class CanvasDataset(Dataset):
     `draws(index)` runs in the loader's worker processes, so the per-image random numbers of
     every suite are ready, pinned, beside the canvas. Unreadable files come back as failures.
     With `encoded`, JPEG files come back as their bytes (1-D), for decoding on the device.
+    `border` frames each image in black (see `load_canvas`).
     """
 
     def __init__(
@@ -479,12 +495,14 @@ class CanvasDataset(Dataset):
         interpolation: str,
         draws: Draws | None = None,
         encoded: bool = False,
+        border: tuple[int, int] = (0, 0),
     ) -> None:
         self.images = images
         self.canvas_size = canvas_size
         self.interpolation = interpolation
         self.draws = draws
         self.encoded = encoded
+        self.border = border
 
     def __len__(self) -> int:
         return len(self.images.items)
@@ -496,7 +514,9 @@ class CanvasDataset(Dataset):
             if self.encoded and path.suffix.lower() in JPEG_SUFFIXES:
                 canvas = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
             else:
-                canvas = load_canvas(path, self.canvas_size, self.interpolation, item.resize)
+                canvas = load_canvas(
+                    path, self.canvas_size, self.interpolation, item.resize, self.border
+                )
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             return None, item, {}, f"unreadable: {str(exc).splitlines()[0] if str(exc) else exc}"
         return canvas, item, self.draws(item.index) if self.draws else {}, None

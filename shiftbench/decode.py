@@ -21,7 +21,7 @@ import torch
 import torchvision.transforms.v2.functional as F
 from torchvision.transforms import InterpolationMode
 
-from .data import CanvasBatch, Encoded, load_canvas
+from .data import CanvasBatch, Encoded, frame, load_canvas
 from .errors import ShiftbenchError
 from .jpeg import decode_jpegs
 
@@ -39,13 +39,18 @@ def check_filter(interpolation: str) -> None:
 
 
 def canvas_from_tensor(
-    image: torch.Tensor, canvas: int, interpolation: str, resize: int | None = None
+    image: torch.Tensor,
+    canvas: int,
+    interpolation: str,
+    resize: int | None = None,
+    border: tuple[int, int] = (0, 0),
 ) -> torch.Tensor:
     """uint8 [3, H, W] to the uint8 [3, C, C] canvas: shorter side to C (or to `resize`),
-    centre crop C."""
+    centre crop C; with a `border`, to the inner side and framed in black (as `load_canvas`)."""
+    inner = canvas - sum(border)
     mode = InterpolationMode(interpolation)
-    resized = F.resize(image, [resize or canvas], interpolation=mode, antialias=True)
-    return F.center_crop(resized, [canvas, canvas])
+    resized = F.resize(image, [resize or inner], interpolation=mode, antialias=True)
+    return frame(F.center_crop(resized, [inner, inner]), border)
 
 
 def _decode(items: list[Encoded], device: torch.device) -> list[torch.Tensor | str]:
@@ -64,10 +69,15 @@ def _decode(items: list[Encoded], device: torch.device) -> list[torch.Tensor | s
 
 
 def to_device(
-    batch: CanvasBatch, device: torch.device, canvas: int, interpolation: str
+    batch: CanvasBatch,
+    device: torch.device,
+    canvas: int,
+    interpolation: str,
+    border: tuple[int, int] = (0, 0),
 ) -> CanvasBatch:
-    """The batch on `device` with its encoded JPEGs decoded there into canvases, in batch
-    order; images no decoder can read are dropped and added to `skipped`."""
+    """The batch on `device` with its encoded JPEGs decoded there into canvases (framed by
+    `border`), in batch order; images no decoder can read are dropped and added to
+    `skipped`."""
     count = len(batch)
     canvases = torch.empty(count, 3, canvas, canvas, dtype=torch.uint8, device=device)
     encoded_at = {e.position for e in batch.encoded}
@@ -80,13 +90,15 @@ def to_device(
         if isinstance(image, str):
             try:  # the device decoder's refusal (CMYK, unusual sampling): PIL from the bytes
                 data = io.BytesIO(item.data.numpy().tobytes())
-                image = load_canvas(data, canvas, interpolation, item.resize)
+                image = load_canvas(data, canvas, interpolation, item.resize, border)
                 canvases[item.position] = image.to(device)
             except (OSError, SyntaxError, ValueError) as exc:
                 keep[item.position] = False
                 skipped.append((item.path, f"unreadable: {str(exc).splitlines()[0]}"))
             continue
-        canvases[item.position] = canvas_from_tensor(image, canvas, interpolation, item.resize)
+        canvases[item.position] = canvas_from_tensor(
+            image, canvas, interpolation, item.resize, border
+        )
     if not keep.all():
         canvases = canvases[keep.to(device)]
     draws = {k: v[keep] for k, v in batch.draws.items()}

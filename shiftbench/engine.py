@@ -315,7 +315,10 @@ def run_pass(
     on_device = config.decode == "device"
     if on_device:
         check_filter(interpolation)
-    dataset = CanvasDataset(images, geometry.canvas, interpolation, draws, encoded=on_device)
+    border = geometry.border(config.canvas)
+    dataset = CanvasDataset(
+        images, geometry.canvas, interpolation, draws, encoded=on_device, border=border
+    )
     batches_of_chunks = decode_batches(len(images.items), config.chunk_size)
     loader = DataLoader(
         dataset,
@@ -365,7 +368,7 @@ def run_pass(
                 if chunk is None:
                     chunk = chunks[position] = _Chunk([make_suites() for _ in lanes])
                 if on_device:
-                    batch = to_device(cpu_batch, device, geometry.canvas, interpolation)
+                    batch = to_device(cpu_batch, device, geometry.canvas, interpolation, border)
                 else:
                     batch = cpu_batch.to(device)
                 chunk.skipped += batch.skipped

@@ -29,6 +29,12 @@ class Geometry:
         """Offset of the centre window, by torchvision CenterCrop's rounding rule."""
         return round(self.max_shift / 2.0)
 
+    def border(self, canvas_mode: str) -> tuple[int, int]:
+        """Black border (before, after the image, on each axis) of a canvas made by
+        `canvas_mode`: none when the image is resized to the canvas; with "pad", the margin
+        around the centre window, so that the centre window is the image itself."""
+        return (self.centre, self.max_shift - self.centre) if canvas_mode == "pad" else (0, 0)
+
 
 def unit_range(x: torch.Tensor) -> torch.Tensor:
     """Float views in 0..1: uint8 ones scaled by 1/255 (the one conversion every path uses,

@@ -80,6 +80,12 @@ def test_cli_exit_codes(baseline: Path, tmp_path: Path) -> None:
     assert refused.exit_code == 2 and "config.seed: 0 -> 7" in refused.stderr
     allowed = runner.invoke(app, ["check", str(mismatched), *args, "--allow-mismatch"])
     assert allowed.exit_code == 0
+    padded = copy.deepcopy(base)
+    padded["config"]["canvas"] = "pad"
+    assert mismatches(padded, base) == ["config.canvas: resize -> pad"]
+    older = copy.deepcopy(base)  # written before --canvas existed: its canvas was resized
+    del older["config"]["canvas"]
+    assert mismatches(base, older) == [] and mismatches(padded, older) != []
     unknown = runner.invoke(
         app, ["check", str(same), "--baseline", str(baseline), "--max-drop", "nope.x=1"]
     )

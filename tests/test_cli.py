@@ -143,7 +143,11 @@ def bad_weights(tmp_path: Path) -> list[str]:
         ("unread_attack", "--attack-step is read by the translation suite"),
         ("unread_severities", "--severities is read by the corruption suite"),
         ("unread_shift", "--max-shift has no effect with no image suite"),
-        ("unread_image_options", "--limit, --amp, --decode have no effect with no image suite"),
+        (
+            "unread_image_options",
+            "--limit, --amp, --decode, --canvas have no effect with no image suite",
+        ),
+        ("bad_canvas", "--canvas must be one of resize, pad"),
         ("unread_preprocessing", "--interpolation, --std have no effect with no image suite"),
     ],
 )
@@ -173,6 +177,8 @@ def test_bad_input_is_one_line(tmp_path: Path, case: str, message: str) -> None:
         (tmp_path / "a_file").write_text("x")
         out = tmp_path / "a_file" / "out"
         args[args.index("--out") + 1] = str(out)
+    elif case == "bad_canvas":
+        args += ["--canvas", "crop"]
     elif case == "bad_suite":
         args += ["--suite", "clean,nope"]
     elif case == "bad_radius":
@@ -188,7 +194,16 @@ def test_bad_input_is_one_line(tmp_path: Path, case: str, message: str) -> None:
         args = ["test_resnet", "--no-pretrained", "--suite", "filters", "--out", str(out)]
         args += {
             "unread_shift": ["--max-shift", "8"],
-            "unread_image_options": ["--limit", "3", "--amp", "bf16", "--decode", "device"],
+            "unread_image_options": [
+                "--limit",
+                "3",
+                "--amp",
+                "bf16",
+                "--decode",
+                "device",
+                "--canvas",
+                "pad",
+            ],
             "unread_preprocessing": ["--interpolation", "bicubic", "--std", "0.5,0.5,0.5"],
         }.get(case, [])
     assert_clean_failure(run(*args), out, message, case)

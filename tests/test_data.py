@@ -21,6 +21,7 @@ from shiftbench.data import (
     load_canvas,
     subset_positions,
 )
+from shiftbench.views import Geometry
 
 from .helpers import write_folder
 
@@ -125,6 +126,27 @@ def test_canvas_is_torchvision_resize_and_center_crop(tmp_path: Path) -> None:
     )(Image.open(tmp_path / "x.png").convert("RGB"))
     assert canvas.dtype == torch.uint8 and canvas.shape == (3, 24, 24)
     assert torch.equal(canvas, reference)
+
+
+def test_padded_canvas_is_resize_and_center_crop_to_the_window_then_torchvision_pad(
+    tmp_path: Path,
+) -> None:
+    from torchvision import transforms
+
+    pixels = np.random.default_rng(1).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "x.png")
+    canvas = load_canvas(tmp_path / "x.png", 24, "bicubic", border=(4, 3))
+    reference = transforms.Compose(
+        [
+            transforms.Resize(17, interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.CenterCrop(17),
+            transforms.Pad((4, 4, 3, 3)),  # left, top, right, bottom: black
+            transforms.PILToTensor(),
+        ]
+    )(Image.open(tmp_path / "x.png").convert("RGB"))
+    assert canvas.shape == (3, 24, 24) and torch.equal(canvas, reference)
+    assert Geometry(17, 7).border("pad") == (4, 3) and Geometry(17, 7).border("resize") == (0, 0)
+    assert Geometry(32, 8).border("pad") == (4, 4)  # CIFAR-10's padding of 4 on each side
 
 
 def test_unreadable_images_are_reported_not_fatal(tmp_path: Path) -> None:

@@ -80,6 +80,22 @@ def test_an_items_own_resize_is_applied_by_both_decoders(tmp_path: Path) -> None
             assert float((canvas.float() - plain).abs().mean()) > 5, item.path
 
 
+def test_a_padded_canvas_is_framed_alike_by_both_decoders(tmp_path: Path) -> None:
+    root = photo_folder(tmp_path / "data")
+    images = scan_image_folder(root, 2)
+    for encoded in (False, True):
+        dataset = CanvasDataset(images, 80, "bilinear", None, encoded, border=(8, 8))
+        batch = collate_canvases([dataset[i] for i in range(len(dataset))])
+        done = to_device(batch, torch.device("cpu"), 80, "bilinear", border=(8, 8))
+        assert [path for path, _ in done.skipped] == ["b/broken.jpg"]
+        kept = [images.items[int(i)] for i in done.indices]
+        for canvas, item in zip(done.canvases, kept, strict=True):
+            inner = load_canvas(root / item.path, 64, "bilinear").float()
+            assert float((canvas[:, 8:72, 8:72].float() - inner).abs().max()) <= 2, item.path
+            canvas[:, 8:72, 8:72] = 0
+            assert not canvas.any(), item.path  # the frame is black
+
+
 def test_eval_with_device_decoding_is_recorded_and_checked(tmp_path: Path) -> None:
     root = photo_folder(tmp_path / "data")
     outs = {}

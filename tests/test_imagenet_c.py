@@ -243,6 +243,7 @@ def test_compare_on_the_released_files(tmp_path: Path) -> None:
         (["--imagenet-c", "."], "read by --suite corruption"),
         (["-s", "corruption", "--imagenet-c", ".", "--max-shift", "8"], "no effect with the"),
         (["-s", "corruption", "--imagenet-c", ".", "--jpeg-like-release"], "made on the fly"),
+        (["-s", "corruption", "--imagenet-c", ".", "--canvas", "pad"], "read as they were stored"),
         (  # without --data no image is resized
             ["-s", "corruption", "--imagenet-c", ".", "--interpolation", "bicubic", "NO_DATA"],
             "used at their stored size, never resized; it applies only to the clean images",

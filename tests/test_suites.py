@@ -149,6 +149,37 @@ def test_circular_matches_naive_roll(probe_run) -> None:
     assert result.metric("circular.top1").value == pytest.approx(100 * np.mean(correct))
 
 
+def test_padded_canvas_matches_a_naive_loop_on_the_images_themselves(tmp_path: Path) -> None:
+    """--canvas pad: the centre window is each image itself (here at the model's 16 px, as
+    CIFAR-10's are at 32), the shifted windows are crops of it framed by black (np.pad), as
+    training's padded random crops are, and the circular shifts roll the image itself."""
+    root = write_folder(tmp_path, classes=5, per_class=3, size=(SIZE, SIZE))
+    model = LinearProbe(SIZE, 5)
+    suites = ("clean", "consistency", "circular")
+    result = evaluate(wrap(model, SIZE), root, config(suites=suites, canvas="pad"))
+    geometry = Geometry(SIZE, SHIFT)
+    pairs, rolls = SUITES["consistency"](geometry, config()), SUITES["circular"](geometry, config())
+    half = SHIFT // 2
+    top1, agree, rolled = [], [], []
+    for item in scan_image_folder(root, 5).items:
+        with Image.open(root / item.path) as image:
+            native = np.array(image.convert("RGB"))
+        framed = np.pad(native, ((half, half), (half, half), (0, 0)))
+        top1.append(naive_predict(model, native) == item.label)
+        for pair in pairs.draws(item.index).tolist():
+            preds = [naive_predict(model, framed[t : t + SIZE, s : s + SIZE]) for t, s in pair]
+            agree.append(preds[0] == preds[1])
+        shifts = rolls.draws(item.index).tolist()
+        preds = [naive_predict(model, np.roll(native, (dy, dx), axis=(0, 1))) for dy, dx in shifts]
+        rolled.append(preds[0] == preds[1])
+    assert result.metric("clean.top1").value == pytest.approx(100 * np.mean(top1))
+    assert result.records["consistency.agree"].flatten().tolist() == agree
+    assert result.records["circular.agree"].tolist() == rolled
+    assert 0 < result.metric("consistency").value < 100  # the black border does move things
+    resized = evaluate(wrap(model, SIZE), root, config(suites=("clean",)))
+    assert not torch.equal(resized.records["clean.pred"], result.records["clean.pred"])
+
+
 @pytest.mark.parametrize("mode", ["crop", "pad"])
 def test_translation_matches_exhaustive_grid(tmp_path: Path, mode: str) -> None:
     root = write_folder(tmp_path, per_class=3)

@@ -52,6 +52,7 @@ from .options import (
     AttackRadius,
     AttackStep,
     BatchSize,
+    CanvasMode,
     ChannelsLast,
     CheckConfig,
     ChunkSize,
@@ -154,6 +155,7 @@ def eval_command(
     resume: Resume = None,
     chunk_size: ChunkSize = 1024,
     decode: Decode = "pil",
+    canvas: CanvasMode = "resize",
     baseline: Annotated[
         Path | None,
         typer.Option(help="Gate the results against this results.json (see shiftbench check)."),
@@ -175,7 +177,7 @@ def eval_command(
             batch_size=batch_size, workers=workers, device=device, amp=amp,
             channels_last=channels_last, compile_model=compile_model, corruptions=corruptions,
             severities=severities, jpeg_like_release=jpeg_like_release, chunk_size=chunk_size,
-            decode=decode,
+            decode=decode, canvas=canvas,
         )  # fmt: skip
         spec = antialias_spec(antialias, aa_pad, aa_stem, aps_filter, circular_pad)
         source = _check_sources(config.suites, data, imagenet_c)
@@ -364,6 +366,7 @@ def compare_command(
     resume: Resume = None,
     chunk_size: ChunkSize = 1024,
     decode: Decode = "pil",
+    canvas: CanvasMode = "resize",
 ) -> None:
     """Evaluate a reference model and its variants on the same images, views, shifts and
     corruption noise (images decoded once for all), and report each difference to the
@@ -377,7 +380,7 @@ def compare_command(
             batch_size=batch_size, workers=workers, device=device, amp=amp,
             channels_last=channels_last, compile_model=compile_model, corruptions=corruptions,
             severities=severities, jpeg_like_release=jpeg_like_release, chunk_size=chunk_size,
-            decode=decode,
+            decode=decode, canvas=canvas,
         )  # fmt: skip
         if bootstrap < 1:
             raise ShiftbenchError("--bootstrap must be >= 1")

@@ -160,5 +160,5 @@ def train_command(
     target = evaluation if evaluation is not None else "IMAGES"
     note(
         f"checkpoints in {out_dir}; compare them with: shiftbench compare --config "
-        f"{out_dir / 'models.toml'} --data {target} --max-shift 8"
+        f"{out_dir / 'models.toml'} --data {target} --max-shift 8 --canvas pad"
     )

@@ -211,6 +211,16 @@ Decode = Annotated[
         "(torchvision on the GPU; slightly different pixels)."
     ),
 ]
+CanvasMode = Annotated[
+    str,
+    typer.Option(
+        "--canvas",
+        help="How each image becomes its canvas (input size + max shift): resize (shorter side "
+        "to the canvas, centre crop: the paper's ImageNet protocol) or pad (shorter side to the "
+        "input size, centre crop, then a black border: images already at the model's size, "
+        "such as CIFAR-10's, shifted as training's padded random crops shift them).",
+    ),
+]
 ChunkSize = Annotated[
     int,
     typer.Option(
@@ -323,6 +333,7 @@ def eval_config(
     jpeg_like_release: bool,
     chunk_size: int,
     decode: str,
+    canvas: str,
 ) -> EvalConfig:
     """The evaluation settings from the command's options (`released`: on the released
     ImageNet-C files). An option that no selected suite reads is refused; options left out
@@ -346,6 +357,11 @@ def eval_config(
         raise ShiftbenchError(
             "--max-shift has no effect with the released ImageNet-C files: leave it out"
         )
+    if canvas != "resize" and released:
+        raise ShiftbenchError(
+            f"--canvas {canvas} is for image folders: the released ImageNet-C files are "
+            "read as they were stored"
+        )
     if not needs_images(suites):
         defaults = EvalConfig()
         passed = {
@@ -359,6 +375,7 @@ def eval_config(
             "--compile": compile_model,
             "--chunk-size": chunk_size != defaults.chunk_size,
             "--decode": decode != defaults.decode,
+            "--canvas": canvas != defaults.canvas,
         }
         _refuse_without_images([option for option, given in passed.items() if given])
     if image_list is not None:
@@ -383,4 +400,5 @@ def eval_config(
         jpeg_like_release=jpeg_like_release,
         chunk_size=chunk_size,
         decode=decode,
+        canvas=canvas,
     )
