@@ -103,12 +103,20 @@ def test_train_cli_writes_checkpoints_that_compare_loads(tmp_path: Path) -> None
     record = json.loads((out / "train.json").read_text())
     assert [h["epoch"] for h in record["models"]["aa3"]["history"]] == [1, 2]
     assert "val_top1" in record["models"]["baseline"]["history"][-1]
+    assert "--max-shift 8 --canvas pad" in done.output  # the command it prints
     compare = runner.invoke(app, ["compare", "--config", str(out / "models.toml"), "--data",
-                                  str(tmp_path / "val"), "--max-shift", "8", "-j", "0", "-s",
-                                  "clean,filters", "--out", str(tmp_path / "cmp")])  # fmt: skip
+                                  str(tmp_path / "val"), "--max-shift", "8", "--canvas", "pad",
+                                  "-j", "0", "-s", "clean,filters", "--out",
+                                  str(tmp_path / "cmp")])  # fmt: skip
     assert compare.exit_code == 0, compare.output
     saved = json.loads((tmp_path / "cmp" / "aa3" / "results.json").read_text())
     assert saved["model"]["antialias"]["weights"] == "anti-aliased"  # loaded after conversion
+    # the padded canvas's centre window is the image as training scored it: the same top-1
+    for label in ("baseline", "aa3"):
+        scored = json.loads((tmp_path / "cmp" / label / "results.json").read_text())
+        clean = next(m for m in scored["metrics"] if m["key"] == "clean.top1")
+        trained = record["models"][label]["history"][-1]["val_top1"]
+        assert clean["value"] == pytest.approx(trained), label
     missing = runner.invoke(app, ["train", "--dataset", "cifar10", "--data", str(tmp_path),
                                   "--out", str(tmp_path / "c")])  # fmt: skip
     assert missing.exit_code == 2 and "no CIFAR-10" in missing.output
