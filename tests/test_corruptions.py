@@ -60,9 +60,15 @@ def test_a_mean_over_fewer_than_15_corruptions_is_announced() -> None:
     assert coverage_warning(("saturate",)) == (
         "no mCE: no benchmark corruption is measured at all five severities"
     )
-    window = Geometry(224, 0)
+    window = Geometry(224, 32)  # Resize(256) + CenterCrop(224): how the released files began
     every = CorruptionSuite(window, config(suites=("corruption",)))
     assert every.warnings() == []
+    other_base = "ImageNet-C's were made from Resize(256) + CenterCrop(224)"
+    (unshifted,) = CorruptionSuite(Geometry(224, 0), config(suites=("corruption",))).warnings()
+    assert unshifted.startswith("the corrupted images are Resize(224) + CenterCrop(224)")
+    assert other_base in unshifted
+    padded = CorruptionSuite(window, config(suites=("corruption",), canvas="pad")).warnings()
+    assert len(padded) == 1 and "Resize(224) + CenterCrop(224) of each image" in padded[0]
     with pytest.raises(ShiftbenchError, match="need a model input of at least 16 px, got 8"):
         CorruptionSuite(Geometry(8, 0), config(suites=("corruption",)))
     small = CorruptionSuite(Geometry(32, 0), config(suites=("corruption",))).warnings()

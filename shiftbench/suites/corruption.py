@@ -99,6 +99,7 @@ class CorruptedViews(Views):
 
 
 IMAGENET_C_SIZE = 224  # the size the corruption parameters were defined at
+IMAGENET_C_RESIZE = 256  # the released files were made from Resize(256) + CenterCrop(224)
 
 
 class CorruptionSuite(Suite):
@@ -120,6 +121,8 @@ class CorruptionSuite(Suite):
         self.corruptions = wanted
         self.severities = config.severities
         self.release_jpeg = config.jpeg_like_release
+        # the shorter side each image is resized to before its centre window is cut
+        self.base_resize = geometry.canvas if config.canvas == "resize" else geometry.size
         self.plan = [("clean", 0)] + [(c, s) for c in wanted for s in self.severities]
 
     def warnings(self) -> list[str]:
@@ -131,6 +134,13 @@ class CorruptionSuite(Suite):
                 f"which are defined at {IMAGENET_C_SIZE} px and not rescaled (blur radii, "
                 "pixelation, weather layers): errors, CE and mCE are not comparable with "
                 "published ImageNet-C (or CIFAR-10-C) figures"
+            )
+        elif self.base_resize != IMAGENET_C_RESIZE:
+            messages.append(
+                f"the corrupted images are Resize({self.base_resize}) + CenterCrop("
+                f"{IMAGENET_C_SIZE}) of each image, ImageNet-C's were made from Resize("
+                f"{IMAGENET_C_RESIZE}) + CenterCrop({IMAGENET_C_SIZE}) (the default --max-shift "
+                "32 and --canvas resize): errors, CE and mCE differ from published figures"
             )
         return [m for m in messages if m]
 
