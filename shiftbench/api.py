@@ -271,7 +271,7 @@ def _announce(
         f"suites {', '.join(s.name for s in suites)}; {device}"
     )
     if not isinstance(images, ReleasedSet):
-        for message in resize_notes(models, geometry):
+        for message in resize_notes(models, geometry, config.canvas):
             note(message)
     if world.size > 1:
         note(f"{world.size} processes; progress shown for rank 0's share of the images")
@@ -303,19 +303,22 @@ def enlarged_warning(images: ImageSet, geometry: Geometry, canvas_mode: str) -> 
     )
 
 
-def resize_notes(models: list[LoadedModel], geometry: Geometry) -> list[str]:
+def resize_notes(
+    models: list[LoadedModel], geometry: Geometry, canvas_mode: str = "resize"
+) -> list[str]:
     """One line per model with published weights evaluated at their own input size but
-    published with another resize than the canvas: its clean accuracy can differ from its
-    model card (the canvas is the paper's protocol, kept for every model)."""
+    published with another resize than the run's (the canvas, the paper's protocol, or the
+    window with `--canvas pad`): its clean accuracy can differ from its model card."""
+    used = geometry.canvas if canvas_mode == "resize" else geometry.size
     lines = []
     for model in models:
         reference = model.preprocess.reference_resize
-        if model.pretrained is None or reference in (None, geometry.canvas):
+        if model.pretrained is None or reference in (None, used):
             continue
         lines.append(
             f"{model.name} was published with Resize({reference}) + CenterCrop({geometry.size});"
-            f" shiftbench resizes to the canvas, Resize({geometry.canvas}), the paper's protocol:"
-            " clean accuracy can differ a little from the model card"
+            f" this run resizes to Resize({used}) (--canvas {canvas_mode}): clean accuracy can "
+            "differ a little from the model card"
         )
     return lines
 

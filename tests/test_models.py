@@ -83,8 +83,10 @@ def test_published_weights_with_another_resize_get_a_note() -> None:
     timm_card = replace(load_model("test_resnet", pretrained=False), pretrained="test_resnet")
     (line,) = resize_notes([timm_card], Geometry(160, 32))
     assert "test_resnet was published with Resize(168) + CenterCrop(160)" in line
-    assert "Resize(192), the paper's protocol" in line
+    assert "this run resizes to Resize(192) (--canvas resize)" in line
     assert resize_notes([timm_card], Geometry(160, 8)) == []  # canvas 168: the card's own
+    (padded,) = resize_notes([timm_card], Geometry(160, 8), "pad")  # the image: Resize(160)
+    assert "this run resizes to Resize(160) (--canvas pad)" in padded
     assert resize_notes([replace(timm_card, pretrained=None)], Geometry(160, 32)) == []
     torchvision_card = replace(load_model("tv/resnet18", pretrained=False), pretrained="resnet18")
     assert resize_notes([torchvision_card], Geometry(224, 32)) == []  # 256, as the paper
