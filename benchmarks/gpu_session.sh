@@ -3,6 +3,7 @@
 # (the machine's start included), every figure in two files under $OUT.
 #
 #   bash benchmarks/gpu_session.sh [PART ...]        all parts, in this order, by default
+#   SMOKE=1 bash benchmarks/gpu_session.sh           every part at toy sizes on the CPU
 #
 # Parts, what closes open work first; each runs under a limit (seconds):
 #   cuda_tests          150  the tests that need CUDA (tests/test_cuda.py, nvJPEG decoding)
@@ -12,25 +13,41 @@
 #                            BlurPool-4 under every formulation (bf16, channels-last); then
 #                            ResNet-50 and MobileNetV2 again with cudnn.benchmark
 #   corruptions          90  images/s of every corruption next to ResNet-50's forward (bf16)
-#   throughput          150  suite views/s over the bare forward, ResNet-50 bf16 channels-last,
+#   throughput          180  suite views/s over the bare forward, ResNet-50 bf16 channels-last,
 #                            images decoded by PIL workers and by nvJPEG (--decode device)
 #   antialias_compiled  200  ResNet-50 and its BlurPool-4 form under torch.compile
 # BUDGET (seconds, default 540) bounds the whole run: a part gets what is left if that is less
 # than its limit, and is skipped, saying so, when under 20 s are left.
 #
-# $OUT receives gpu_session.log and gpu_figures.tar.gz (the JSON figures, rewritten after
-# every part, so a run stopped at its limit still returns what it finished). The machine has
-# torch, timm, scikit-image and OpenCV but not imagecorruptions, whose frost photographs the
-# corruption parts need; fetch its wheel here first and carry it (".whl" in the call's carry):
+# $OUT receives gpu_session.log and gpu_figures.tar.gz: the JSON figures and summary.md (their
+# tables as the docs lay them out, by gpu_summary.py), rewritten after every part, so a run
+# stopped at its limit still returns what it finished. The machine has torch, timm,
+# scikit-image and OpenCV but not imagecorruptions, whose frost photographs the corruption
+# parts need: fetch its wheel here first and carry it (".whl" in the call's carry):
 #   python3 -m pip download --no-deps -d .whl imagecorruptions==1.1.2
 set -uo pipefail
 OUT="${OUT:-/tmp/shiftbench-gpu}"
 BUDGET="${BUDGET:-540}"
 FIGURES="$(mktemp -d)"
-export FIGURES PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
+if [ "${SMOKE:-0}" = 1 ]; then  # a dry run of the script itself, every part at toy sizes
+  DEVICE=cpu BATCH=2 STEPS=1 LAYER="--batch 2 --channels 8 --size 16" IMAGES=6 WORKERS=0
+  MODELS=tv/resnet18,test_efficientnet PAIR=tv/resnet18,test_efficientnet
+  R50=tv/resnet18 SIZE=64 FORWARD_MODEL=test_resnet THROUGHPUT="--img-size 32 --max-shift 8"
+else
+  DEVICE=cuda BATCH=256 STEPS=20 LAYER="" IMAGES=2048 WORKERS=12
+  MODELS=tv/resnet18,tv/resnet50,tv/mobilenet_v2,tv/densenet121,tv/vgg16_bn,efficientnet_b0,convnext_tiny
+  PAIR=tv/resnet50,tv/mobilenet_v2
+  R50=tv/resnet50 SIZE=224 FORWARD_MODEL=resnet50 THROUGHPUT=""
+fi
+export FIGURES DEVICE BATCH STEPS LAYER IMAGES WORKERS MODELS PAIR R50 SIZE FORWARD_MODEL \
+  THROUGHPUT PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 
-bundle() { tar -czf "$OUT/gpu_figures.tar.gz" -C "$FIGURES" .; }
+bundle() {  # the figures so far, with their tables (gpu_summary.py), into one archive
+  python3 benchmarks/gpu_summary.py "$FIGURES" >"$FIGURES/summary.md.tmp" &&
+    mv "$FIGURES/summary.md.tmp" "$FIGURES/summary.md"
+  tar -czf "$OUT/gpu_figures.tar.gz" -C "$FIGURES" .
+}
 
 part() {  # part NAME LIMIT COMMAND...: run COMMAND under the limit and what is left of BUDGET
   local name=$1 limit=$2 left=$((BUDGET - SECONDS)) started=$SECONDS
@@ -57,40 +74,43 @@ blurpool() {
     "--dtype bf16 --channels-last --cudnn-benchmark"; do
     tag=$(echo "$setting" | sed 's/--dtype //; s/ --/_/g; s/-/_/g')
     # shellcheck disable=SC2086
-    python3 benchmarks/blurpool_kernels.py --device cuda $setting --json "$FIGURES/blurpool_$tag.json"
+    python3 benchmarks/blurpool_kernels.py --device "$DEVICE" $setting $LAYER \
+      --json "$FIGURES/blurpool_$tag.json"
   done
 }
 
 antialias() {
-  python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last \
-    --batch-size 256 --steps 20 --formulations --json "$FIGURES/antialias_cost_bf16_cl.json"
-  python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last \
-    --batch-size 256 --steps 20 --models tv/resnet50,tv/mobilenet_v2 --cudnn-benchmark \
-    --formulations --json "$FIGURES/antialias_cost_bf16_cl_cudnn_benchmark.json"
+  local common=(--device "$DEVICE" --amp bf16 --channels-last --img-size "$SIZE"
+    --batch-size "$BATCH" --steps "$STEPS" --formulations)
+  python3 benchmarks/antialias_cost.py "${common[@]}" --models "$MODELS" \
+    --json "$FIGURES/antialias_cost_bf16_cl.json"
+  python3 benchmarks/antialias_cost.py "${common[@]}" --models "$PAIR" --cudnn-benchmark \
+    --json "$FIGURES/antialias_cost_bf16_cl_cudnn_benchmark.json"
 }
 
 corruptions() {
-  python3 benchmarks/corruption_speed.py --device cuda --amp bf16 --batch-size 256 \
-    --json "$FIGURES/corruption_speed.json"
+  python3 benchmarks/corruption_speed.py --device "$DEVICE" --amp bf16 --batch-size "$BATCH" \
+    --steps "$STEPS" --model "$FORWARD_MODEL" --json "$FIGURES/corruption_speed.json"
 }
 
 throughput() {
   local decode
   for decode in pil device; do
-    python3 benchmarks/throughput.py --model resnet50 --device cuda --amp bf16 --channels-last \
-      --decode "$decode" --images 2048 --batch-size 256 --workers 12 \
-      --json "$FIGURES/throughput_resnet50_bf16_cl_decode_$decode.json"
+    # shellcheck disable=SC2086
+    python3 benchmarks/throughput.py --model "$FORWARD_MODEL" --device "$DEVICE" --amp bf16 \
+      --channels-last --decode "$decode" --images "$IMAGES" --batch-size "$BATCH" \
+      --workers "$WORKERS" $THROUGHPUT --json "$FIGURES/throughput_bf16_cl_decode_$decode.json"
   done
 }
 
 antialias_compiled() {
-  python3 benchmarks/antialias_cost.py --device cuda --amp bf16 --channels-last --compile \
-    --batch-size 256 --steps 20 --models tv/resnet50 --variants baseline,aa4 \
-    --json "$FIGURES/antialias_cost_bf16_cl_compiled.json"
+  python3 benchmarks/antialias_cost.py --device "$DEVICE" --amp bf16 --channels-last --compile \
+    --img-size "$SIZE" --batch-size "$BATCH" --steps "$STEPS" --models "$R50" \
+    --variants baseline,aa4 --json "$FIGURES/antialias_cost_bf16_cl_compiled.json"
 }
 
 declare -A LIMIT=([cuda_tests]=150 [blurpool]=60 [antialias]=210 [corruptions]=90
-  [throughput]=150 [antialias_compiled]=200)
+  [throughput]=180 [antialias_compiled]=200)
 
 main() {
   if ls .whl/*.whl >/dev/null 2>&1; then
@@ -114,6 +134,7 @@ torchvision.__version__, 'timm', timm.__version__)"
     part "$name" "${LIMIT[$name]}" bash -c "$name"
   done
   bundle
+  cat "$FIGURES/summary.md"
   echo "== done in $SECONDS s"
 }
 

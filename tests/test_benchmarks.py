@@ -17,6 +17,15 @@ from shiftbench.antialias import AntialiasSpec, BlurPool
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 from blur_formulations import FORMULATIONS, formulated  # noqa: E402
+from gpu_summary import summary  # noqa: E402
+
+# the names gpu_session.sh gives these scripts' figures, which gpu_summary.py renders
+SUMMARISED = {
+    "antialias_cost.py": "antialias_cost_toy",
+    "blurpool_kernels.py": "blurpool_toy",
+    "corruption_speed.py": "corruption_speed",
+    "throughput.py": "throughput_toy",
+}
 
 TOY_RUNS = {
     "throughput.py": ["--model", "test_resnet", "--img-size", "32", "--max-shift", "8",
@@ -34,7 +43,7 @@ TOY_RUNS = {
 def test_benchmark_runs_and_writes_json(
     script: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = tmp_path / "figures.json"
+    out = tmp_path / f"{SUMMARISED.get(script, 'figures')}.json"
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     device = [] if script == "conversion_sweep.py" else ["--device", "cpu"]  # CPU-only sweep
     argv = [script, *TOY_RUNS[script], *device, "--json", str(out)]
@@ -42,6 +51,11 @@ def test_benchmark_runs_and_writes_json(
     runpy.run_path(str(BENCHMARKS / script), run_name="__main__")
     figures = json.loads(out.read_text())
     assert figures
+    if script in SUMMARISED:  # gpu_summary.py renders the file as the docs' table
+        section, setup = summary(tmp_path), figures["setup"]
+        setup = setup if isinstance(setup, str) else json.dumps(setup)
+        assert section.startswith(f"## {out.name}\n\n{setup}\n\n| ")
+        assert section.count("\n| ") >= len(figures["rows"]) + 1, section
     if script == "blurpool_kernels.py":  # every full formulation computes BlurPool's output
         whole = {row["how"]: row["equal_to_blurpool"] for row in figures["rows"]}
         assert {how for how, same in whole.items() if same} == {
@@ -118,3 +132,27 @@ def test_blur_formulations_compute_blurpool_in_a_converted_model(
         assert torch.allclose(formulated_logits, reference, rtol=1e-5, atol=1e-5), name
         assert torch.equal(after, reference)
         calls.clear()
+
+
+def test_gpu_session_script_runs_its_parts_and_bundles_them(tmp_path: Path) -> None:
+    """The prepared GPU run, as a dry run on the CPU (SMOKE=1) of two of its parts: each runs
+    under its limit, and the archive holds the figures and their summary tables."""
+    import os
+    import subprocess
+    import tarfile
+
+    out = tmp_path / "out"
+    env = {**os.environ, "SMOKE": "1", "OUT": str(out), "OMP_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    script = BENCHMARKS / "gpu_session.sh"
+    ran = subprocess.run(["bash", str(script), "corruptions", "nosuch"], cwd=BENCHMARKS.parent,
+                         env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    log = (out / "gpu_session.log").read_text()
+    assert "== corruptions: exit 0" in log and "== nosuch: no such part" in log
+    with tarfile.open(out / "gpu_figures.tar.gz") as archive:
+        names = {Path(n).name for n in archive.getnames()}
+        summary_text = archive.extractfile("./summary.md").read().decode()
+    assert {"corruption_speed.json", "summary.md", "environment.txt"} <= names
+    assert summary_text.startswith("## corruption_speed.json")
+    assert sorted(p.name for p in out.iterdir()) == ["gpu_figures.tar.gz", "gpu_session.log"]
