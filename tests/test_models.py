@@ -57,7 +57,6 @@ def test_pretrained_names_are_recorded_with_the_weights_they_resolve_to() -> Non
 
     # a library's default can change; the tag recorded loads the same weights again
     assert published_name("timm", "test_resnet") == "test_resnet.r160_in1k"
-    assert published_name("timm", "resnet50") == "resnet50.a1_in1k"
     assert published_name("timm", "resnet50.tv_in1k") == "resnet50.tv_in1k"
     assert published_name("torchvision", "resnet50") == "resnet50.IMAGENET1K_V2"
     assert published_name("torchvision", "resnet50.IMAGENET1K_V1") == "resnet50.IMAGENET1K_V1"
