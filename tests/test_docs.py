@@ -56,3 +56,13 @@ def test_documented_commands_exist(document: str, line: str) -> None:
 
 def test_the_documents_have_commands() -> None:
     assert len(CASES) > 40
+
+
+def test_the_api_docs_name_every_evaluation_setting() -> None:
+    from dataclasses import fields
+
+    from shiftbench import EvalConfig
+
+    api = (ROOT / "docs" / "api.md").read_text()
+    missing = [f.name for f in fields(EvalConfig) if f"`{f.name}`" not in api]
+    assert missing == [], f"docs/api.md does not name EvalConfig's {missing}"
