@@ -66,3 +66,13 @@ def test_the_api_docs_name_every_evaluation_setting() -> None:
     api = (ROOT / "docs" / "api.md").read_text()
     missing = [f.name for f in fields(EvalConfig) if f"`{f.name}`" not in api]
     assert missing == [], f"docs/api.md does not name EvalConfig's {missing}"
+
+
+def test_every_option_of_every_command_is_documented() -> None:
+    text = "".join(path.read_text() for path in DOCUMENTS)
+    undocumented = {
+        name: sorted(o for o in options_of(command) - {"--help"} if o.startswith("--")
+                     and not o.startswith("--no-") and o not in text)
+        for name, command in typer.main.get_command(app).commands.items()  # type: ignore[attr-defined]
+    }  # fmt: skip
+    assert {name: opts for name, opts in undocumented.items() if opts} == {}
