@@ -36,7 +36,8 @@ def test_the_table_is_the_packages() -> None:
 
 
 def test_the_url_is_the_one_the_package_loads() -> None:
-    # antialiased_cnns.resnet50(pretrained=True, filter_size=K): fine-tuned at 4, else lpfK
+    # the file antialiased_cnns.resnet50 loads for its released weights at filter K: the
+    # fine-tuned one at 4, else lpfK (no download here: only the URLs are compared)
     assert released_url("resnet50", 4).endswith("/resnet50_lpf4_finetune-cad66808.pth")
     assert released_url("resnet50", 3).endswith("/resnet50_lpf3-a4e868d2.pth")
     assert released_url("resnet50", 4, scratch=True).endswith("/resnet50_lpf4-994b528f.pth")
