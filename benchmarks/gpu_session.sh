@@ -30,17 +30,18 @@ OUT="${OUT:-/tmp/shiftbench-gpu}"
 BUDGET="${BUDGET:-540}"
 FIGURES="$(mktemp -d)"
 if [ "${SMOKE:-0}" = 1 ]; then  # a dry run of the script itself, every part at toy sizes
-  DEVICE=cpu BATCH=2 STEPS=1 LAYER="--batch 2 --channels 8 --size 16" IMAGES=6 WORKERS=0
-  MODELS=tv/resnet18,test_efficientnet PAIR=tv/resnet18,test_efficientnet
-  R50=tv/resnet18 SIZE=64 FORWARD_MODEL=test_resnet THROUGHPUT="--img-size 32 --max-shift 8"
+  DEVICE=cpu BATCH=2 STEPS=1 CORRUPTION_STEPS=1 IMAGES=6 WORKERS=0 SIZE=64
+  LAYER="--batch 2 --channels 8 --size 16" THROUGHPUT="--img-size 32 --max-shift 8"
+  MODELS=tv/resnet18,test_efficientnet PAIR=$MODELS R50=tv/resnet18 FORWARD_MODEL=test_resnet
 else
-  DEVICE=cuda BATCH=256 STEPS=20 LAYER="" IMAGES=2048 WORKERS=12
-  MODELS=tv/resnet18,tv/resnet50,tv/mobilenet_v2,tv/densenet121,tv/vgg16_bn,efficientnet_b0,convnext_tiny
-  PAIR=tv/resnet50,tv/mobilenet_v2
-  R50=tv/resnet50 SIZE=224 FORWARD_MODEL=resnet50 THROUGHPUT=""
+  DEVICE=cuda BATCH=256 STEPS=20 CORRUPTION_STEPS=5 IMAGES=2048 WORKERS=12 SIZE=224
+  LAYER="" THROUGHPUT=""
+  MODELS=tv/resnet18,tv/resnet50,tv/mobilenet_v2,tv/densenet121,tv/vgg16_bn,efficientnet_b0
+  MODELS=$MODELS,convnext_tiny PAIR=tv/resnet50,tv/mobilenet_v2 R50=tv/resnet50
+  FORWARD_MODEL=resnet50
 fi
-export FIGURES DEVICE BATCH STEPS LAYER IMAGES WORKERS MODELS PAIR R50 SIZE FORWARD_MODEL \
-  THROUGHPUT PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
+export FIGURES DEVICE BATCH STEPS CORRUPTION_STEPS IMAGES WORKERS SIZE LAYER THROUGHPUT MODELS \
+  PAIR R50 FORWARD_MODEL PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 
 bundle() {  # the figures so far, with their tables (gpu_summary.py), into one archive
@@ -90,7 +91,7 @@ antialias() {
 
 corruptions() {
   python3 benchmarks/corruption_speed.py --device "$DEVICE" --amp bf16 --batch-size "$BATCH" \
-    --steps "$STEPS" --model "$FORWARD_MODEL" --json "$FIGURES/corruption_speed.json"
+    --steps "$CORRUPTION_STEPS" --model "$FORWARD_MODEL" --json "$FIGURES/corruption_speed.json"
 }
 
 throughput() {
