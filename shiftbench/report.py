@@ -290,8 +290,8 @@ def render_report(
                 f"| {v['label']} | {v['model']['name']} | {v['model']['source']} | "
                 f"{v['data'].get('images_evaluated', 0)} | {data} |"
             )
+        lines += ["", *_protocol_lines(variants)]
         lines += [
-            "",
             _units_note(
                 any(m["key"].startswith("filters.") for v in variants for m in v["metrics"])
             ).capitalize()
@@ -346,6 +346,36 @@ def write_comparison(
     differences = paired_differences(variants, resamples)
     render_report(variants, out, differences, resamples)
     return variants, differences
+
+
+def _protocol_lines(variants: list[dict]) -> list[str]:
+    """How the views were made, one line per distinct setting (with the variants it applies
+    to when they differ): window, canvas and how the image became it, shifts, seed."""
+    described: dict[str, list[str]] = {}
+    for v in variants:
+        geometry, config = v["data"].get("geometry"), v.get("config", {})
+        if not geometry:
+            continue
+        window = geometry["input_size"]
+        if "imagenet_c" in v["data"]:
+            line = (
+                "The released ImageNet-C files at their stored size, scored on their centre "
+                f"{window} px window."
+            )
+        else:
+            how = (
+                f"the image at {window} px framed in black, `--canvas pad`"
+                if config.get("canvas") == "pad"
+                else "the image resized to it, `--canvas resize`"
+            )
+            line = (
+                f"Windows of {window} px from a {geometry['canvas']} px canvas ({how}), shifts "
+                f"up to {geometry['max_shift']} px; seed {config.get('seed', 0)}."
+            )
+        described.setdefault(line, []).append(v["label"])
+    if len(described) <= 1:
+        return [*described, ""] if described else []
+    return [f"{', '.join(labels)}: {line}" for line, labels in described.items()] + [""]
 
 
 def _units_note(has_filters: bool) -> str:

@@ -69,6 +69,8 @@ def test_report_renders_every_plot_and_the_table(saved: Path, tmp_path: Path) ->
     assert "corruption.error.fog.3" in rows and "[" in rows["clean.top1"]
     assert "corruption.mce" not in rows  # only severities 1 and 3: no CE, no mCE
     assert "Rates and errors in percent, with 95% intervals." in text  # no filters.tv here
+    protocol = "Windows of 32 px from a 40 px canvas (the image resized to it, `--canvas resize`)"
+    assert f"{protocol}, shifts up to 8 px; seed 0.\n" in text
     assert "![Worst-case accuracy against attack radius](plot_translation_worst_top1.png)" in text
     assert "aa3" in result.stdout and "baseline" in result.stdout
 
@@ -137,3 +139,23 @@ def test_long_metric_names_fold_instead_of_being_cut() -> None:
     folded = "".join(line.split("│")[2].strip() for line in text.splitlines() if "│" in line)
     for name in names:
         assert name in folded
+
+
+def test_the_protocol_line_says_how_each_canvas_was_made() -> None:
+    from shiftbench.report import _protocol_lines
+
+    geometry = {"input_size": 32, "max_shift": 8, "canvas": 40, "centre_offset": 4}
+    padded = {"label": "aa3", "data": {"geometry": geometry}, "config": {"canvas": "pad"}}
+    resized = {"label": "base", "data": {"geometry": geometry}, "config": {"canvas": "resize"}}
+    released = {"label": "c", "data": {"geometry": {**geometry, "input_size": 224},
+                                       "imagenet_c": {}}, "config": {}}  # fmt: skip
+    filters_only = {"label": "f", "data": {}, "config": {}}
+    assert _protocol_lines([padded, padded | {"label": "aa5"}, filters_only]) == [
+        "Windows of 32 px from a 40 px canvas (the image at 32 px framed in black, "
+        "`--canvas pad`), shifts up to 8 px; seed 0.",
+        "",
+    ]
+    mixed = _protocol_lines([resized, padded, released])
+    assert [line.split(":")[0] for line in mixed[:-1]] == ["base", "aa3", "c"]
+    assert mixed[2].endswith("scored on their centre 224 px window.")
+    assert _protocol_lines([filters_only]) == []  # the model alone: no views
