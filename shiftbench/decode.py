@@ -18,8 +18,6 @@ from __future__ import annotations
 import io
 
 import torch
-import torchvision.transforms.v2.functional as F
-from torchvision.transforms import InterpolationMode
 
 from .data import CanvasBatch, Encoded, frame, load_canvas
 from .errors import ShiftbenchError
@@ -47,6 +45,9 @@ def canvas_from_tensor(
 ) -> torch.Tensor:
     """uint8 [3, H, W] to the uint8 [3, C, C] canvas: shorter side to C (or to `resize`),
     centre crop C; with a `border`, to the inner side and framed in black (as `load_canvas`)."""
+    import torchvision.transforms.v2.functional as F  # imported when first needed, as in data.py
+    from torchvision.transforms import InterpolationMode
+
     inner = canvas - sum(border)
     mode = InterpolationMode(interpolation)
     resized = F.resize(image, [resize or inner], interpolation=mode, antialias=True)
