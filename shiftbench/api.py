@@ -310,7 +310,7 @@ def resize_notes(
     published with another resize than the run's (the canvas, the paper's protocol, or the
     window with `--canvas pad`): its clean accuracy can differ from its model card."""
     used = geometry.canvas if canvas_mode == "resize" else geometry.size
-    lines = []
+    lines: list[str] = []
     for model in models:
         reference = model.preprocess.reference_resize
         if model.pretrained is None or reference in (None, used):
@@ -320,7 +320,7 @@ def resize_notes(
             f" this run resizes to Resize({used}) (--canvas {canvas_mode}): clean accuracy can "
             "differ a little from the model card"
         )
-    return lines
+    return list(dict.fromkeys(lines))  # variants of one model: said once
 
 
 def _skipped_line(skipped: list[tuple[str, str]], kind: str) -> str:

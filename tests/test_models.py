@@ -83,6 +83,7 @@ def test_published_weights_with_another_resize_get_a_note() -> None:
     (line,) = resize_notes([timm_card], Geometry(160, 32))
     assert "test_resnet was published with Resize(168) + CenterCrop(160)" in line
     assert "this run resizes to Resize(192) (--canvas resize)" in line
+    assert resize_notes([timm_card, timm_card], Geometry(160, 32)) == [line]  # variants: once
     assert resize_notes([timm_card], Geometry(160, 8)) == []  # canvas 168: the card's own
     (padded,) = resize_notes([timm_card], Geometry(160, 8), "pad")  # the image: Resize(160)
     assert "this run resizes to Resize(160) (--canvas pad)" in padded

@@ -93,13 +93,15 @@ from .options import (
 )
 
 
+def note_default_weights(models: list[LoadedModel]) -> None:
+    """Say, once per model name, which default weights a torchvision name loaded when they are
+    not those the published figures were measured on."""
+    for line in dict.fromkeys(filter(None, map(default_weights_note, models))):
+        note(line)
+
+
 def announce(loaded: LoadedModel) -> LoadedModel:
-    """Print which default weights a torchvision name loaded when they are not the published
-    figures' ones, a converted model's conversion report, and warn when it was not
-    fine-tuned."""
-    weights_note = default_weights_note(loaded)
-    if weights_note is not None:
-        note(weights_note)
+    """Print a converted model's conversion report, and warn when it was not fine-tuned."""
     if loaded.antialias is not None:
         note(f"{loaded.name}: {loaded.antialias.summary()}")
         if loaded.antialias.weights == "baseline":
@@ -111,8 +113,10 @@ def announce(loaded: LoadedModel) -> LoadedModel:
 
 
 def load_announced(name: str, **options: object) -> LoadedModel:
-    """`load_model` with the conversion report printed."""
-    return announce(load_model(name, **options))  # type: ignore[arg-type]
+    """`load_model` with its default-weights note and conversion report printed."""
+    loaded = load_model(name, **options)  # type: ignore[arg-type]
+    note_default_weights([loaded])
+    return announce(loaded)
 
 
 @app.command("eval")
@@ -402,6 +406,7 @@ def compare_command(
                     spec, interpolation, triple(mean, "--mean"), triple(std, "--std")
                 )
                 loaded.append(announce(variant))
+            note_default_weights(loaded)
             labels = labels_for(specs, loaded)
             images = _released(imagenet_c, data, loaded[0], config) if imagenet_c else source
             results = evaluate_many(
