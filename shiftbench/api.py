@@ -280,24 +280,26 @@ def _announce(
 
 
 def enlarged_warning(images: ImageSet, geometry: Geometry, canvas_mode: str) -> str | None:
-    """A warning when the images are no larger than the model's input (judged by the first
-    one's header) and `--canvas resize` would enlarge them to the canvas: the centre window
-    is then a magnified part of the image, not the image the model is tested on. None for
-    the released ImageNet-C files, which are read as stored."""
+    """A warning when the images fit whole in the model's input (judged by the first one's
+    header: CIFAR-10's 32 x 32 for a 32 px model) and `--canvas resize` would enlarge them to
+    the canvas: the centre window is then a magnified part of the image, not the image the
+    model is tested on. Photographs larger than the window on one side (ImageNet's 500 x 375
+    for a 384 px model) are the paper's protocol. None for the released ImageNet-C files,
+    which are read as stored."""
     released = isinstance(images, ReleasedSet)
     if released or canvas_mode != "resize" or not geometry.max_shift or not len(images.items):
         return None
     first = images.items[0]
     try:
         with Image.open(images.file(first)) as image:
-            side = min(image.size)
+            width, height = image.size
     except (OSError, SyntaxError, ValueError):
         return None  # counted as unreadable when it is decoded
-    if side > geometry.size:
+    if max(width, height) > geometry.size:
         return None
     return (
-        f"{first.path} is {side} px on its shorter side, no larger than the {geometry.size}px "
-        f"window: --canvas resize enlarges the images to the {geometry.canvas}px canvas, so the "
+        f"{first.path} is {width}x{height} px, no larger than the {geometry.size}px window: "
+        f"--canvas resize enlarges the images to the {geometry.canvas}px canvas, so the "
         "centre window shows a magnified part of each; --canvas pad keeps each image whole in "
         "the centre window and frames it in black"
     )

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from shiftbench import ShiftbenchError, scan_image_folder
+from shiftbench import ImageSet, ShiftbenchError, scan_image_folder
 from shiftbench.data import (
     CanvasDataset,
     ImageItem,
@@ -272,3 +272,20 @@ def test_a_folder_that_cannot_be_listed_is_named(
     monkeypatch.setattr(os, "scandir", refuse)
     with pytest.raises(ShiftbenchError, match=r"cannot list .*class_1: Permission denied"):
         scan_image_folder(folder, 3)
+
+
+def test_images_that_fit_in_the_window_warn_that_resize_enlarges_them(tmp_path: Path) -> None:
+    from shiftbench.api import enlarged_warning
+
+    def listing(size: tuple[int, int]) -> ImageSet:
+        return scan_image_folder(write_folder(tmp_path / f"{size}", 2, 1, size=size), 2)
+
+    cifar = listing((32, 32))
+    line = enlarged_warning(cifar, Geometry(32, 8), "resize")
+    assert line is not None and line.startswith("class_0/img_0.png is 32x32 px, no larger than")
+    assert "--canvas pad keeps each image whole" in line
+    assert enlarged_warning(cifar, Geometry(32, 8), "pad") is None  # framed, not enlarged
+    assert enlarged_warning(cifar, Geometry(32, 0), "resize") is None  # Resize(32): as usual
+    assert enlarged_warning(cifar, Geometry(48, 8), "resize") is not None  # smaller still
+    # a photograph larger than the window on one side: the paper's protocol, no warning
+    assert enlarged_warning(listing((30, 40)), Geometry(32, 8), "resize") is None
