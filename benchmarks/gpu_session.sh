@@ -4,6 +4,7 @@
 #
 #   bash benchmarks/gpu_session.sh [PART ...]        all parts, in this order, by default
 #   SMOKE=1 bash benchmarks/gpu_session.sh           every part at toy sizes on the CPU
+#   REVISION=<git rev-parse HEAD here> bash ...      the revision measured (no .git there)
 #
 # Parts, what closes open work first; each runs under a limit (seconds):
 #   cuda_tests          150  the tests that need CUDA (tests/test_cuda.py, nvJPEG decoding)
@@ -124,6 +125,7 @@ main() {
 torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), 'torchvision', \
 torchvision.__version__, 'timm', timm.__version__)"
     echo "cores: $(nproc)"
+    echo "shiftbench revision: ${REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
   } 2>&1 | tee "$FIGURES/environment.txt"
   local name
   for name in ${*:-cuda_tests blurpool antialias corruptions throughput antialias_compiled}; do
