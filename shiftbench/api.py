@@ -305,13 +305,11 @@ def enlarged_warning(images: ImageSet, geometry: Geometry, canvas_mode: str) -> 
     )
 
 
-def resize_notes(
-    models: list[LoadedModel], geometry: Geometry, canvas_mode: str = "resize"
-) -> list[str]:
+def resize_notes(models: list[LoadedModel], geometry: Geometry, canvas_mode: str) -> list[str]:
     """One line per model with published weights evaluated at their own input size but
     published with another resize than the run's (the canvas, the paper's protocol, or the
     window with `--canvas pad`): its clean accuracy can differ from its model card."""
-    used = geometry.canvas if canvas_mode == "resize" else geometry.size
+    used = geometry.image_side(canvas_mode)
     lines: list[str] = []
     for model in models:
         reference = model.preprocess.reference_resize

@@ -29,6 +29,11 @@ class Geometry:
         """Offset of the centre window, by torchvision CenterCrop's rounding rule."""
         return round(self.max_shift / 2.0)
 
+    def image_side(self, canvas_mode: str) -> int:
+        """The side an image's shorter side is resized to before its canvas is cut: the canvas
+        itself, or the window when the canvas is the image framed in black ("pad")."""
+        return self.size if canvas_mode == "pad" else self.canvas
+
     def border(self, canvas_mode: str) -> tuple[int, int]:
         """Black border (before, after the image, on each axis) of a canvas made by
         `canvas_mode`: none when the image is resized to the canvas; with "pad", the margin

@@ -147,6 +147,7 @@ def test_padded_canvas_is_resize_and_center_crop_to_the_window_then_torchvision_
     assert canvas.shape == (3, 24, 24) and torch.equal(canvas, reference)
     assert Geometry(17, 7).border("pad") == (4, 3) and Geometry(17, 7).border("resize") == (0, 0)
     assert Geometry(32, 8).border("pad") == (4, 4)  # CIFAR-10's padding of 4 on each side
+    assert Geometry(32, 8).image_side("pad") == 32 and Geometry(32, 8).image_side("resize") == 40
 
 
 def test_unreadable_images_are_reported_not_fatal(tmp_path: Path) -> None:

@@ -80,16 +80,18 @@ def test_published_weights_with_another_resize_get_a_note() -> None:
     from shiftbench.views import Geometry
 
     timm_card = replace(load_model("test_resnet", pretrained=False), pretrained="test_resnet")
-    (line,) = resize_notes([timm_card], Geometry(160, 32))
+    (line,) = resize_notes([timm_card], Geometry(160, 32), "resize")
     assert "test_resnet was published with Resize(168) + CenterCrop(160)" in line
     assert "this run resizes to Resize(192) (--canvas resize)" in line
-    assert resize_notes([timm_card, timm_card], Geometry(160, 32)) == [line]  # variants: once
-    assert resize_notes([timm_card], Geometry(160, 8)) == []  # canvas 168: the card's own
+    assert resize_notes([timm_card, timm_card], Geometry(160, 32), "resize") == [
+        line
+    ]  # variants: once
+    assert resize_notes([timm_card], Geometry(160, 8), "resize") == []  # canvas 168: the card's own
     (padded,) = resize_notes([timm_card], Geometry(160, 8), "pad")  # the image: Resize(160)
     assert "this run resizes to Resize(160) (--canvas pad)" in padded
-    assert resize_notes([replace(timm_card, pretrained=None)], Geometry(160, 32)) == []
+    assert resize_notes([replace(timm_card, pretrained=None)], Geometry(160, 32), "resize") == []
     torchvision_card = replace(load_model("tv/resnet18", pretrained=False), pretrained="resnet18")
-    assert resize_notes([torchvision_card], Geometry(224, 32)) == []  # 256, as the paper
+    assert resize_notes([torchvision_card], Geometry(224, 32), "resize") == []  # 256, as the paper
 
 
 @pytest.mark.parametrize(

@@ -121,8 +121,7 @@ class CorruptionSuite(Suite):
         self.corruptions = wanted
         self.severities = config.severities
         self.release_jpeg = config.jpeg_like_release
-        # the shorter side each image is resized to before its centre window is cut
-        self.base_resize = geometry.canvas if config.canvas == "resize" else geometry.size
+        self.base_resize = geometry.image_side(config.canvas)
         self.plan = [("clean", 0)] + [(c, s) for c in wanted for s in self.severities]
 
     def warnings(self) -> list[str]:
