@@ -10,9 +10,9 @@
 #   cuda_tests          150  the tests that need CUDA (tests/test_cuda.py, nvJPEG decoding)
 #   blurpool             60  one BlurPool layer computed every way (blurpool_kernels.py), bf16
 #                            and fp32, channels-last and NCHW, and with cudnn.benchmark
-#   antialias           210  each model's cost of filter 1, BlurPool-4 and APS, and of
-#                            BlurPool-4 under every formulation (bf16, channels-last); then
-#                            ResNet-50 and MobileNetV2 again with cudnn.benchmark
+#   antialias           210  each model's cost of filter 1, BlurPool-4 and APS, of its blur
+#                            layers alone, and of BlurPool-4 under every formulation (bf16,
+#                            channels-last); then ResNet-50 and MobileNetV2 with cudnn.benchmark
 #   corruptions          90  images/s of every corruption next to ResNet-50's forward (bf16)
 #   throughput          180  suite views/s over the bare forward, ResNet-50 bf16 channels-last,
 #                            images decoded by PIL workers and by nvJPEG (--decode device)

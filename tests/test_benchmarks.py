@@ -64,6 +64,7 @@ def test_benchmark_runs_and_writes_json(
         assert "torch.cat pad, depthwise conv" in whole
     if script == "antialias_cost.py":  # every formulation gives the model BlurPool's logits
         for row in figures["rows"]:
+            assert row["blur_alone_ratio"] > 0, row["model"]
             assert set(row["aa4_ratio_by_formulation"]) == set(FORMULATIONS)
             assert all(row["aa4_ratio_by_formulation"].values()), row["model"]
     if script == "conversion_sweep.py":  # test_coatnet cannot take 64 px: it runs at its own
@@ -132,6 +133,42 @@ def test_blur_formulations_compute_blurpool_in_a_converted_model(
         assert torch.allclose(formulated_logits, reference, rtol=1e-5, atol=1e-5), name
         assert torch.equal(after, reference)
         calls.clear()
+
+
+def test_blur_alone_runs_each_blur_layer_of_a_forward_pass_on_its_input() -> None:
+    """What "blur alone" times: every BlurPool call of one forward pass, once each, on the
+    input it got in the model. torchvision ResNet-18 as the released models convert it, at
+    64 px: the stem's stride-2 conv (left alone) gives 32 px, MaxPool(2, stride 1) 31 px; then
+    each stage's first block blurs its 3x3 path and its shortcut at the stage's input size."""
+    from antialias_cost import blur_calls
+
+    from shiftbench.config import EvalConfig
+    from shiftbench.engine import Forward
+
+    model = load_model("tv/resnet18", pretrained=False, img_size=64, antialias=AntialiasSpec())
+    forward = Forward(model.module, model.preprocess, EvalConfig(batch_size=2), torch.device("cpu"))
+    outputs = {}
+    for name, layer in model.module.named_modules():
+        if isinstance(layer, BlurPool):
+            layer.register_forward_hook(
+                lambda layer, _, out, name=name: outputs.update({name: out})
+            )
+    calls = blur_calls(forward, 64)
+    inside = dict(outputs)  # the outputs of the forward pass (the calls below add their own)
+    names = {layer: name for name, layer in model.module.named_modules()}
+    shapes = [(names[layer], tuple(x.shape)) for layer, x in calls]
+    assert shapes == [
+        ("maxpool.1", (2, 64, 31, 31)),
+        ("layer2.0.conv2.0", (2, 128, 16, 16)),
+        ("layer2.0.downsample.0", (2, 64, 16, 16)),
+        ("layer3.0.conv2.0", (2, 256, 8, 8)),
+        ("layer3.0.downsample.0", (2, 128, 8, 8)),
+        ("layer4.0.conv2.0", (2, 512, 4, 4)),
+        ("layer4.0.downsample.0", (2, 256, 4, 4)),
+    ]
+    with torch.no_grad():
+        for layer, x in calls:
+            assert torch.equal(layer(x), inside[names[layer]])
 
 
 def test_gpu_session_script_runs_its_parts_and_bundles_them(tmp_path: Path) -> None:
