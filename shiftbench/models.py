@@ -197,9 +197,27 @@ def _build_timm(arch: str, pretrained: bool, num_classes: int | None) -> nn.Modu
     elif pretrained and not arch.startswith("local-dir:"):
         kwargs["pretrained_cfg_overlay"] = {"file": timm_weights_file(arch), "source": ""}
     try:
-        return timm.create_model(arch, pretrained=pretrained, **kwargs)
+        model = timm.create_model(arch, pretrained=pretrained, **kwargs)
     except (RuntimeError, ValueError, TypeError, KeyError) as exc:
         raise ShiftbenchError(f"timm could not build {arch}: {first_line(exc)}") from None
+    if arch.startswith(("hf-hub:", "local-dir:")) and not hasattr(model, "pretrained_model_args"):
+        # timm keeps the config's arguments on the model from 1.0.31 on; the rebuild with
+        # aa_layer needs them (a model saved with a narrower stem takes only its own weights)
+        model.pretrained_model_args = _config_model_args(arch)
+    return model
+
+
+def _config_model_args(arch: str) -> dict:
+    """The `model_args` of a hub repository's or local folder's config.json, read as timm
+    reads them when it builds the model."""
+    from timm.models import _hub
+
+    source, location = arch.split(":", 1)
+    if source == "hf-hub":
+        _, _, args = _hub.load_model_config_from_hf(location)
+    else:
+        _, _, args = _hub.load_model_config_from_path(location)
+    return dict(args or {})
 
 
 def _torchvision_weights(arch: str):

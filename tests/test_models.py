@@ -337,16 +337,28 @@ def test_timm_hub_names_keep_their_colon_in_compare_specs() -> None:
     assert (spec.name, spec.aa, spec.label) == ("hf-hub:someone/tiny@main", "3", "tiny3")
 
 
+@pytest.mark.parametrize("timm_keeps_args", [True, False])
 def test_a_local_timm_model_with_its_own_arguments_keeps_timms_aa_layer_placement(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, timm_keeps_args: bool
 ) -> None:
     """Rebuilt with aa_layer from its name alone, a model saved with non-default arguments
     (here a narrower stem) would not take its own weights and fall back to the generic rule.
-    Filter 1 with zero padding subsamples exactly as the strided layers did: same logits."""
+    Filter 1 with zero padding subsamples exactly as the strided layers did: same logits.
+    timm before 1.0.31 builds the model from its config's arguments without keeping them on it
+    (simulated by removing them): shiftbench reads them from the config itself."""
     from timm.models import _hub
 
     from shiftbench.antialias import AntialiasSpec
 
+    if not timm_keeps_args:
+        create = timm.create_model
+
+        def forgetful(*args, **kwargs):
+            model = create(*args, **kwargs)
+            model.__dict__.pop("pretrained_model_args", None)
+            return model
+
+        monkeypatch.setattr(timm, "create_model", forgetful)
     torch.manual_seed(0)
     narrow = timm.create_model("test_resnet", num_classes=5, stem_width=8).eval()
     _hub.save_for_hf(narrow, str(tmp_path / "narrow"), model_args={"stem_width": 8})
