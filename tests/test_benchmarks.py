@@ -35,7 +35,7 @@ TOY_RUNS = {
                           "--batch-size", "2", "--steps", "1", "--formulations"],
     "blurpool_kernels.py": ["--batch", "2", "--channels", "8", "--size", "16", "--steps", "1"],
     "corruption_speed.py": ["--model", "test_resnet", "--batch-size", "2", "--steps", "1"],
-    "conversion_sweep.py": ["--models", "test_resnet,test_coatnet", "--img-size", "64"],
+    "conversion_sweep.py": ["--models", "test_resnet,test_vit3", "--img-size", "64"],
 }  # fmt: skip
 
 
@@ -67,9 +67,9 @@ def test_benchmark_runs_and_writes_json(
             assert row["blur_alone_ratio"] > 0, row["model"]
             assert set(row["aa4_ratio_by_formulation"]) == set(FORMULATIONS)
             assert all(row["aa4_ratio_by_formulation"].values()), row["model"]
-    if script == "conversion_sweep.py":  # test_coatnet cannot take 64 px: it runs at its own
+    if script == "conversion_sweep.py":  # test_vit3 cannot take 64 px: it runs at its own
         sizes = {(row["model"], row["size"]) for row in figures["rows"]}
-        assert sizes == {("test_resnet", 64), ("test_coatnet", 160)}
+        assert sizes == {("test_resnet", 64), ("test_vit3", 160)}
         assert all(row["runs"] for row in figures["rows"]) and len(figures["rows"]) == 10
         # filter 1 moves the strides without blurring: timm's aa_layer placement computes the
         # very function of the original; the generic rule does too, but for test_resnet's
