@@ -199,12 +199,12 @@ def main() -> None:
     ratio_keys = [f"{label}_ratio" for label in labels[1:]]
     for label in labels[1:]:
         table.add_column(f"{COLUMNS[label]} / baseline", justify="right")
-    if any("blur_alone_ratio" in r for r in rows):
+    if rows and "blur_alone_ratio" in rows[0]:  # every row has the same columns
         ratio_keys.append("blur_alone_ratio")
         table.add_column("blur alone / baseline", justify="right")
     table.add_column("converted")
     for r in rows:
-        ratios = [f"{r[key]:.2f}" if key in r else "-" for key in ratio_keys]
+        ratios = [f"{r[key]:.2f}" for key in ratio_keys]
         table.add_row(r["model"], f"{r['baseline_ms']:.1f}", *ratios, r["conversion"])
     console = Console(width=200)
     console.print(table)
