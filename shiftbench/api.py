@@ -261,7 +261,8 @@ def _announce(
         warn(message)
     for message in (m for suite in suites for m in suite.warnings()):
         warn(message)
-    enlarged = enlarged_warning(images, geometry, config.canvas)
+    photographs = not isinstance(images, ReleasedSet)  # the released files are read as stored
+    enlarged = enlarged_warning(images, geometry, config.canvas) if photographs else None
     if enlarged is not None:
         warn(enlarged)
     names = ", ".join(f"{m.name} ({m.variant})" for m in models)
@@ -270,7 +271,7 @@ def _announce(
         f"({images.label_map}); canvas {geometry.canvas}px, window {geometry.size}px; "
         f"suites {', '.join(s.name for s in suites)}; {device}"
     )
-    if not isinstance(images, ReleasedSet):
+    if photographs:
         for message in resize_notes(models, geometry, config.canvas):
             note(message)
     if world.size > 1:
@@ -284,10 +285,8 @@ def enlarged_warning(images: ImageSet, geometry: Geometry, canvas_mode: str) -> 
     header: CIFAR-10's 32 x 32 for a 32 px model) and `--canvas resize` would enlarge them to
     the canvas: the centre window is then a magnified part of the image, not the image the
     model is tested on. Photographs larger than the window on one side (ImageNet's 500 x 375
-    for a 384 px model) are the paper's protocol. None for the released ImageNet-C files,
-    which are read as stored."""
-    released = isinstance(images, ReleasedSet)
-    if released or canvas_mode != "resize" or not geometry.max_shift or not len(images.items):
+    for a 384 px model) are the paper's protocol."""
+    if canvas_mode != "resize" or not geometry.max_shift or not len(images.items):
         return None
     first = images.items[0]
     try:
