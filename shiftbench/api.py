@@ -11,14 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .checkpoint import Checkpoint, run_identity
 from .checkpoint import discard as discard_checkpoint
 from .config import EvalConfig
 from .console import note, progress_bar, warn
 from .corruptions import ReleasedSet
-from .data import ImageItems, ImageSet, scan_image_folder, selected_images
+from .data import UNREADABLE, ImageItems, ImageSet, open_image, scan_image_folder, selected_images
 from .distributed import World, current_world, from_main, gather_to_main, shard
 from .engine import Lane, merge_records, resolve_device, run_pass
 from .errors import ShiftbenchError
@@ -256,7 +255,7 @@ def _announce(
             "numbers are not comparable with full-set results"
         )
     if images.skipped:
-        warn(_skipped_line(images.skipped, "non-image"))
+        warn(_skipped_line(images.skipped, "unusable"))
     for message in images.warnings():
         warn(message)
     for message in (m for suite in suites for m in suite.warnings()):
@@ -290,9 +289,9 @@ def enlarged_warning(images: ImageSet, geometry: Geometry, canvas_mode: str) -> 
         return None
     first = images.items[0]
     try:
-        with Image.open(images.file(first)) as image:
+        with open_image(images.file(first)) as image:
             width, height = image.size
-    except (OSError, SyntaxError, ValueError):
+    except UNREADABLE:
         return None  # counted as unreadable when it is decoded
     if max(width, height) > geometry.size:
         return None

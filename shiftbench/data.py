@@ -6,7 +6,9 @@ import functools
 import hashlib
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, overload
@@ -307,11 +309,21 @@ def check_data_root(root: str | Path) -> Path:
     return root
 
 
-def files_under(folder: Path, prefix: str = "") -> Iterator[str]:
+def printable(name: str) -> str:
+    """A file name as text that can be printed and saved: bytes that are not UTF-8 (which
+    os.listdir hands over as surrogates) are written as \\x escapes."""
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
+
+
+def files_under(
+    folder: Path, prefix: str = "", unusable: list[tuple[str, str]] | None = None
+) -> Iterator[str]:
     """Paths (`prefix` + relative, with /) of the files under `folder`, hidden files and
     folders left out, in directory order. os.scandir knows most entries' type without a stat
     per file, which matters on network file systems and for ImageNet-C's 3.75 M files. A
-    folder that cannot be listed is an error naming it."""
+    folder that cannot be listed is an error naming it. Entries that cannot be images (a
+    name that is not UTF-8, a broken or looping symbolic link, a link to a folder, a device)
+    go to `unusable` with the reason, when it is given."""
     try:
         with os.scandir(folder) as scan:
             entries = list(scan)
@@ -320,10 +332,46 @@ def files_under(folder: Path, prefix: str = "") -> Iterator[str]:
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir(follow_symlinks=False):
-            yield from files_under(Path(entry.path), f"{prefix}{entry.name}/")
-        elif entry.is_file():
-            yield prefix + entry.name
+        relative = prefix + entry.name
+        reason = None
+        try:
+            relative.encode()
+            if entry.is_dir(follow_symlinks=False):
+                yield from files_under(Path(entry.path), f"{relative}/", unusable)
+                continue
+            if entry.is_file():
+                yield relative
+                continue
+            if not entry.is_symlink():
+                reason = "not a regular file"
+            elif os.path.exists(entry.path):
+                reason = "symbolic link to a folder, not followed"
+            else:
+                reason = "broken symbolic link"
+        except UnicodeEncodeError:
+            reason = "file name is not valid UTF-8"
+        except OSError as exc:  # a symbolic link loop
+            reason = exc.strerror or str(exc)
+        if unusable is not None:
+            unusable.append((printable(relative), reason))
+
+
+def class_folders(root: Path) -> list[str]:
+    """The sorted class folders of an image-folder tree (hidden ones left out); a folder
+    name that is not UTF-8 is an error, as its class cannot be named or mapped."""
+    try:
+        classes = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name[0] != ".")
+    except OSError as exc:
+        raise ShiftbenchError(f"cannot list {root}: {exc.strerror or exc}") from None
+    for name in classes:
+        try:
+            name.encode()
+        except UnicodeEncodeError:
+            raise ShiftbenchError(
+                f"the class folder {root / printable(name)} has a name that is not valid UTF-8: "
+                "rename it"
+            ) from None
+    return classes
 
 
 def scan_image_folder(
@@ -334,14 +382,14 @@ def scan_image_folder(
 ) -> ImageSet:
     """List an image-folder tree (one sub-folder per class) and label it for a model.
 
-    Files without an image extension are skipped and counted; hidden files and folders are
-    ignored.
+    Files without an image extension and entries that cannot be images (see `files_under`)
+    are skipped and counted; hidden files and folders are ignored.
     `image_list` keeps the images it names (each must be there); `limit` then keeps
     `limit` images evenly spread over the sorted listing. Images keep their position in
     the full listing as their index, so their random draws do not depend on the selection.
     """
     root = check_data_root(root)
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = class_folders(root)
     if not classes:
         flat_imagenet = next(root.glob("ILSVRC2012_val_*"), None) is not None
         hint = (
@@ -357,11 +405,13 @@ def scan_image_folder(
     listed: list[tuple[str, int]] = []
     skipped: list[tuple[str, str]] = []
     for name in classes:
-        for relative in sorted(files_under(root / name, f"{name}/"), key=lambda p: p.split("/")):
+        found = files_under(root / name, f"{name}/", skipped)
+        for relative in sorted(found, key=lambda p: p.split("/")):
             if relative.lower().endswith(IMAGE_EXTENSIONS):
                 listed.append((relative, index_of[name]))
             else:
                 skipped.append((relative, "not an image file"))
+    skipped.sort(key=lambda entry: entry[0].split("/"))
     if not listed:
         raise ShiftbenchError(f"no images found under {root}")
     if limit is not None and limit < 1:
@@ -383,6 +433,41 @@ def scan_image_folder(
     return ImageSet(root, classes, label_map, items, len(listed), skipped, limit, image_list)
 
 
+# What opening or decoding an image file raises when the file is not a readable image: PIL's
+# errors for truncated or unknown files, and its refusal of images over twice its pixel limit.
+UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+@contextmanager
+def open_image(path: str | Path | BinaryIO) -> Iterator[Image.Image]:
+    """`PIL.Image.open`, without PIL's multi-line DecompressionBombWarning for images between
+    its pixel limit and twice it (large photographs, decoded as any other); beyond twice the
+    limit PIL raises DecompressionBombError, one of `UNREADABLE`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            yield image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB of a PIL image of any mode. Images of more than 8 bits per sample (16-bit
+    PNG and TIFF: modes I;16*, 32-bit integer TIFF: I, float TIFF: F), which PIL's own
+    convert("RGB") clips to 255 (an all-white image), are scaled from their stored type as
+    torchvision's `to_dtype(..., torch.uint8, scale=True)` does: uint16 >> 8, int32 >> 23,
+    float x (256 - 1e-3) then floor, for values in [0, 1]; values outside the type's range
+    are clamped to it first."""
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        values = np.asarray(image)
+        if image.mode == "F":
+            gray = np.floor(np.clip(np.nan_to_num(values), 0.0, 1.0) * (256 - 1e-3))
+        elif image.mode == "I":
+            gray = np.clip(values, 0, None) >> 23
+        else:
+            gray = values >> 8
+        image = Image.fromarray(gray.astype(np.uint8), "L")
+    return image.convert("RGB")
+
+
 def load_canvas(
     path: str | Path | BinaryIO,
     canvas_size: int,
@@ -402,8 +487,8 @@ def load_canvas(
     from torchvision.transforms import InterpolationMode
 
     inner = canvas_size - sum(border)
-    with Image.open(path) as image:
-        rgb = image.convert("RGB")
+    with open_image(path) as image:
+        rgb = to_rgb(image)
     rgb = F.resize(rgb, [resize or inner], interpolation=InterpolationMode(interpolation))
     rgb = F.center_crop(rgb, [inner, inner])
     return frame(F.pil_to_tensor(rgb), border)
@@ -517,7 +602,7 @@ class CanvasDataset(Dataset):
                 canvas = load_canvas(
                     path, self.canvas_size, self.interpolation, item.resize, self.border
                 )
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        except UNREADABLE as exc:
             return None, item, {}, f"unreadable: {str(exc).splitlines()[0] if str(exc) else exc}"
         return canvas, item, self.draws(item.index) if self.draws else {}, None
 

@@ -19,7 +19,7 @@ import io
 
 import torch
 
-from .data import CanvasBatch, Encoded, frame, load_canvas
+from .data import UNREADABLE, CanvasBatch, Encoded, frame, load_canvas
 from .errors import ShiftbenchError
 from .jpeg import decode_jpegs
 
@@ -93,7 +93,7 @@ def to_device(
                 data = io.BytesIO(item.data.numpy().tobytes())
                 image = load_canvas(data, canvas, interpolation, item.resize, border)
                 canvases[item.position] = image.to(device)
-            except (OSError, SyntaxError, ValueError) as exc:
+            except UNREADABLE as exc:
                 keep[item.position] = False
                 skipped.append((item.path, f"unreadable: {str(exc).splitlines()[0]}"))
             continue

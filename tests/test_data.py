@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from dataclasses import replace
 from pathlib import Path
@@ -59,7 +60,71 @@ def test_nested_folders_list_in_path_order_without_hidden_ones(tmp_path: Path) -
     ]  # fmt: skip
     assert images.items.paths() == [p for p in reference if not p.endswith(".txt")]
     assert images.items.paths()[:3] == ["a/B.png", "a/a.png", "a/b/x.png"]
-    assert images.skipped == [("a/b.png.txt", "not an image file")]
+    assert images.skipped == [
+        ("a/b.png.txt", "not an image file"),
+        ("b/linked", "symbolic link to a folder, not followed"),
+    ]
+
+
+def test_entries_that_cannot_be_images_are_skipped_and_named(tmp_path: Path) -> None:
+    """A name that is not UTF-8, a symbolic link loop and a broken link each cost their own
+    entry, counted with the reason, never the whole folder."""
+    write_folder(tmp_path, classes=2, per_class=2)
+    (tmp_path / "class_0" / "a.jpg").symlink_to("b.jpg")
+    (tmp_path / "class_0" / "b.jpg").symlink_to("a.jpg")
+    (tmp_path / "class_1" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with open(os.path.join(os.fsencode(tmp_path / "class_1"), b"caf\xe9.png"), "wb") as handle:
+        handle.write((tmp_path / "class_1" / "img_0.png").read_bytes())
+    images = scan_image_folder(tmp_path, 2)
+    assert images.items.paths() == [f"class_{c}/img_{i}.png" for c in (0, 1) for i in (0, 1)]
+    assert images.skipped == [
+        ("class_0/a.jpg", "Too many levels of symbolic links"),
+        ("class_0/b.jpg", "Too many levels of symbolic links"),
+        ("class_1/caf\\xe9.png", "file name is not valid UTF-8"),
+        ("class_1/gone.png", "broken symbolic link"),
+    ]
+    os.mkdir(os.path.join(os.fsencode(tmp_path), b"\xff"))
+    with pytest.raises(ShiftbenchError, match=r"class folder .*\\xff has a name that is not"):
+        scan_image_folder(tmp_path, 3)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # 16-bit PNG (I;16): the high byte, as torchvision's uint16 -> uint8
+        (np.arange(0, 65536, 64, dtype=np.uint16).reshape(32, 32), lambda v: v >> 8),
+        # 32-bit integer TIFF (I): int32 >> 23, negative values clamped to 0
+        (
+            np.linspace(-(2**31), 2**31 - 1, 1024).astype(np.int32).reshape(32, 32),
+            lambda v: np.clip(v, 0, None) >> 23,
+        ),
+        # float TIFF (F): [0, 1] x 255.999, floored; outside clamped
+        (
+            np.linspace(-0.5, 1.5, 1024, dtype=np.float32).reshape(32, 32),
+            lambda v: np.floor(np.clip(v, 0, 1) * (256 - 1e-3)),
+        ),
+    ],
+    ids=["png16", "tiff_int32", "tiff_float"],
+)
+def test_high_bit_depth_images_are_scaled_not_clipped(
+    tmp_path: Path, values: np.ndarray, expected
+) -> None:
+    """PIL's convert("RGB") clips such images to white; the canvas must be that of the
+    8-bit image numpy computes from the scaled values, resized the same way."""
+    name = "img.png" if values.dtype == np.uint16 else "img.tiff"
+    Image.fromarray(values).save(tmp_path / name)
+    assert Image.open(tmp_path / name).mode == {"uint16": "I;16", "int32": "I"}.get(
+        values.dtype.name, "F"
+    )
+    eight_bit = expected(values.astype(np.float64) if values.dtype == np.float32 else values)
+    Image.fromarray(eight_bit.astype(np.uint8), "L").convert("RGB").save(tmp_path / "ref.png")
+    for border in ((0, 0), (4, 4)):
+        canvas = load_canvas(tmp_path / name, 40, "bilinear", border=border)
+        reference = load_canvas(tmp_path / "ref.png", 40, "bilinear", border=border)
+        assert torch.equal(canvas, reference)
+    at_size = load_canvas(tmp_path / name, 32, "bilinear")
+    assert torch.equal(at_size[0], torch.from_numpy(eight_bit.astype(np.uint8)))
+    assert 0 < at_size.float().mean() < 255  # neither all black nor all white
 
 
 def test_synset_folders_map_to_imagenet_indices(tmp_path: Path) -> None:
