@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,10 +20,11 @@ from .corruptions import ReleasedSet
 from .data import UNREADABLE, ImageItems, ImageSet, open_image, scan_image_folder, selected_images
 from .distributed import World, current_world, from_main, gather_to_main, shard
 from .engine import Lane, merge_records, resolve_device, run_pass
-from .errors import ShiftbenchError
+from .errors import ShiftbenchError, WriteError
 from .models import LoadedModel
 from .results import EvalResult, environment
 from .suites import MODEL_SUITES, Suite, build_suites, parse_suite_names
+from .tensorfiles import write_tensors
 from .views import Geometry
 
 
@@ -176,13 +177,15 @@ def _image_pass(
             config.to_dict(),
         )
         store = Checkpoint(checkpoint, identity, len(models))
-        done = store.start(resume, world) & set(chunks)
+        done = store.start(resume, world, chunks)
     todo = [c for c in chunks if c not in done]
     remaining = replace(
         images, items=ImageItems.concat([_chunk(images, c, config.chunk_size) for c in todo])
     )
     if show:
         _announce(models, images, geometry, suites, config, device, world, len(done))
+        for path, reason in store.unreadable if store is not None else []:
+            warn(f"--resume: {path} is unreadable ({reason}): its images are evaluated again")
     bar = progress_bar(len(remaining.items), "evaluating") if show else nullcontext(None)
 
     def keep(number: int, records: list, skipped: list[tuple[str, str]]) -> None:
@@ -214,8 +217,8 @@ def _image_pass(
         records = [merge_records([s.records[lane] for s in shards]) for lane in range(len(models))]
         skipped = [entry for s in shards for entry in s.skipped]
         _check_coverage(records[0], images, skipped)
-    except ShiftbenchError:
-        if checkpoint is not None and not resume:
+    except ShiftbenchError as exc:
+        if checkpoint is not None and not resume and not isinstance(exc, WriteError):
             discard_checkpoint(checkpoint)  # bad input: nothing worth resuming
         raise
     if show and skipped:
@@ -420,8 +423,6 @@ def _result(
 def save_converted(model: LoadedModel, out: str | Path) -> None:
     """Save an anti-aliased model's state dict as safetensors, written whole or not at all,
     with the conversion report and the source model in the file's metadata."""
-    from safetensors.torch import save_file
-
     from . import __version__
 
     out = Path(out)
@@ -435,8 +436,9 @@ def save_converted(model: LoadedModel, out: str | Path) -> None:
     partial = out.with_name(f".{out.name}.partial")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        save_file(state, str(partial), metadata=metadata)
+        write_tensors(state, partial, metadata=metadata)
         os.replace(partial, out)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise ShiftbenchError(f"cannot write {out}: {exc.strerror or exc}") from None
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise WriteError(f"cannot write {out}: {exc.strerror or exc}") from None

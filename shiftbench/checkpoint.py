@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
 from .data import ImageItems
 from .distributed import World, barrier
-from .errors import ShiftbenchError
+from .errors import ShiftbenchError, WriteError, first_line
+from .tensorfiles import read_tensors, write_tensors
 
 PARTIAL = ".partial"
 # Settings that change how fast, not what, is computed: a resumed run may change them.
@@ -64,24 +65,28 @@ class Checkpoint:
         self.folder = Path(out) / PARTIAL
         self.identity = identity
         self.lanes = lanes
+        self.unreadable: list[tuple[str, str]] = []  # chunk files found corrupt, evaluated again
+        self._kept: dict[int, tuple[list[Records], list[tuple[str, str]]]] = {}
 
     def _chunk(self, number: int) -> Path:
         return self.folder / f"chunk-{number:06d}.safetensors"
 
-    def start(self, resume: bool, world: World) -> set[int]:
-        """Numbers of the chunks already finished (none unless `resume`); a fresh run
-        clears an old checkpoint. Rank 0 prepares the folder while the others wait."""
+    def start(self, resume: bool, world: World, chunks: Iterable[int] = ()) -> set[int]:
+        """Numbers of the chunks of `chunks` already finished (none unless `resume`); a fresh
+        run clears an old checkpoint. Rank 0 prepares the folder while the others wait. A
+        finished chunk whose file cannot be read whole is left out (its images are evaluated
+        again) and named in `unreadable`."""
         run_file = self.folder / "run.json"
-        if world.main:
+        if world.main and (not resume or not run_file.is_file()):
             try:
-                if not resume or not run_file.is_file():
-                    shutil.rmtree(self.folder, ignore_errors=True)
-                    self.folder.mkdir(parents=True)
-                    run_file.write_text(json.dumps(self.identity, indent=1) + "\n")
+                shutil.rmtree(self.folder, ignore_errors=True)
+                self.folder.mkdir(parents=True)
+                written = self.folder / ".run.json.tmp"
+                written.write_text(json.dumps(self.identity, indent=1) + "\n")
+                os.replace(written, run_file)
             except OSError as exc:
-                raise ShiftbenchError(
-                    f"cannot write {self.folder}: {exc.strerror or exc}"
-                ) from None
+                shutil.rmtree(self.folder, ignore_errors=True)
+                raise WriteError(f"cannot write {self.folder}: {exc.strerror or exc}") from None
         barrier(world)
         try:
             saved = json.loads(run_file.read_text())
@@ -93,7 +98,13 @@ class Checkpoint:
                 f"--resume: {self.folder.parent} holds a run of something else ({difference}); "
                 "give the same model, data and settings, or another --out"
             )
-        return {int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.safetensors")}
+        for number in chunks:
+            if self._chunk(number).is_file():
+                try:
+                    self._kept[number] = self._read(number)
+                except (OSError, ValueError, KeyError, IndexError) as exc:
+                    self.unreadable.append((str(self._chunk(number)), first_line(exc)))
+        return set(self._kept)
 
     def save(self, number: int, records: list[Records], skipped: list[tuple[str, str]]) -> None:
         """Keep one finished chunk: every lane's records and the files it could not read."""
@@ -103,19 +114,24 @@ class Checkpoint:
             for key, value in lane_records.items()
         }
         partial = self.folder / f".chunk-{number:06d}.tmp"
-        save_file(tensors, str(partial), metadata={"skipped": json.dumps(skipped)})
-        os.replace(partial, self._chunk(number))
+        try:
+            write_tensors(tensors, partial, metadata={"skipped": json.dumps(skipped)})
+            os.replace(partial, self._chunk(number))
+        except OSError as exc:
+            with suppress(OSError):
+                partial.unlink(missing_ok=True)
+            raise WriteError(
+                f"cannot write the checkpoint {self._chunk(number)}: {exc.strerror or exc}; "
+                f"the chunks finished before it stay, and --resume {self.folder.parent} "
+                "continues from them"
+            ) from None
 
     def load(self, number: int) -> tuple[list[Records], list[tuple[str, str]]]:
-        """One finished chunk as `save` kept it."""
-        path = self._chunk(number)
-        try:
-            with safe_open(str(path), "pt") as handle:
-                metadata = handle.metadata() or {}
-                names = handle.keys()  # a safe_open handle is not iterable itself
-                tensors = {name: handle.get_tensor(name) for name in names}
-        except (OSError, ValueError) as exc:
-            raise ShiftbenchError(f"checkpoint {path} is not readable: {exc}") from None
+        """One finished chunk as `save` kept it (read by `start`)."""
+        return self._kept.pop(number)
+
+    def _read(self, number: int) -> tuple[list[Records], list[tuple[str, str]]]:
+        tensors, metadata = read_tensors(self._chunk(number))
         records: list[Records] = [{} for _ in range(self.lanes)]
         for name, value in tensors.items():
             lane, key = name.split("/", 1)

@@ -40,6 +40,13 @@ def error(message: str) -> None:
     stderr.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False)
 
 
+def interrupted(message: str) -> None:
+    """The one line of an interrupted run on stderr (from rank 0 only: every torchrun process
+    gets the signal)."""
+    if not _quiet():
+        stderr.print(escape(message), highlight=False)
+
+
 @contextmanager
 def count_bar(description: str, unit: str) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar over steps whose number is known once work starts, with their

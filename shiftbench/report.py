@@ -17,14 +17,15 @@ from pathlib import Path
 
 from rich.markup import escape
 from rich.table import Table
-from safetensors.torch import load_file, save_file
 
+from .checkpoint import PARTIAL, discard, interrupted
 from .comparison import comparison_csv, comparison_document, paired_markdown
-from .errors import ShiftbenchError
+from .errors import Interrupted, ShiftbenchError, WriteError, first_line
 from .paired import DEFAULT_RESAMPLES, Difference, paired_differences
 from .results import EvalResult
 from .stats import format_value
 from .suites import Curve
+from .tensorfiles import read_tensors, write_tensors
 
 CURVE_COLUMNS = ["x", "value", "ci_low", "ci_high", "n"]
 
@@ -36,31 +37,68 @@ def default_output_dir(model_name: str) -> Path:
     return Path("results") / safe / stamp
 
 
-def prepare_output_dir(out: Path) -> bool:
-    """Make sure `out` can be written before any work starts; True if this call created it."""
-    created = not out.exists()
+def holds_results(folder: Path) -> bool:
+    """Whether `folder` holds finished results: one run's, or a comparison's."""
+    return (folder / "results.json").is_file() or (folder / COMPARISON).is_file()
+
+
+def prepare_output_dir(out: Path) -> Path | None:
+    """Make sure `out` can be written before any work starts; the outermost folder this call
+    created (`out` or one of its parents), None when `out` was there."""
+    missing = [folder for folder in (out, *out.parents) if not folder.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".probe-"):
             pass
     except OSError as exc:
-        raise ShiftbenchError(
-            f"cannot write to output folder {out}: {exc.strerror or exc}"
-        ) from None
-    return created
+        _remove_empty(out, missing[-1] if missing else None)
+        raise WriteError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
+    return missing[-1] if missing else None
+
+
+def _remove_empty(out: Path, created: Path | None) -> None:
+    """Remove `out` and its parents up to `created` while they are empty (what a failed run
+    made and left nothing in)."""
+    if created is None:
+        return
+    for folder in (out, *out.parents):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or gone
+            return
+        if folder == created:
+            return
 
 
 @contextmanager
-def run_output_dir(out: Path) -> Iterator[None]:
-    """The output folder of a run: checked writable before any work starts, and removed
-    again if this run created it and fails (or is interrupted) before writing into it."""
+def run_output_dir(out: Path, resume: bool = False) -> Iterator[None]:
+    """The output folder of a run: checked writable before any work starts. If the run fails
+    or is interrupted, the checkpoint it started is removed when it holds no finished chunk
+    (a resumed run's, there before it, is left), then the folders this run created if they
+    are empty: the folder is as it was, unless finished chunks are kept for `--resume`,
+    which an interruption's message then says."""
     created = prepare_output_dir(out)
     try:
         yield
-    except BaseException:
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
+    except BaseException as exc:
+        kept = interrupted(out)
+        if not kept and not resume:
+            discard(out)
+        _remove_empty(out, created)
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+            raise Interrupted(_interrupted_line(out, kept)) from None
         raise
+
+
+def _interrupted_line(out: Path, kept: int | None) -> str:
+    """What an interrupted run leaves in `out`, and how to go on."""
+    if kept:
+        return (
+            f"interrupted: {kept} finished chunk(s) kept in {out / PARTIAL}; "
+            f"--resume {out} continues from them"
+        )
+    earlier = " (the earlier results there are untouched)" if holds_results(out) else ""
+    return f"interrupted: nothing was written to {out}{earlier}"
 
 
 def _curve_csv(curve: Curve) -> str:
@@ -119,7 +157,7 @@ def publish(out: Path, write: Callable[[Path], None], owned: tuple[str, ...] = (
             for stale in set(out.glob(pattern)) - set(written):
                 stale.unlink()
     except OSError as exc:
-        raise ShiftbenchError(f"cannot write the results to {out}: {exc.strerror or exc}") from None
+        raise WriteError(f"cannot write the results to {out}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
@@ -137,7 +175,7 @@ def write_results(result: EvalResult, out: str | Path) -> list[Path]:
             (staging / f"curve_{curve.key}.csv").write_text(_curve_csv(curve))
         (staging / "images.csv").write_text(_images_csv(result))
         records = {k: v.contiguous() for k, v in result.records.items()}
-        save_file(records, str(staging / "records.safetensors"))
+        write_tensors(records, staging / "records.safetensors")
 
     return publish(Path(out), write, owned=("curve_*.csv",))
 
@@ -188,7 +226,10 @@ def read_saved(path: str | Path) -> list[dict]:
         except (OSError, json.JSONDecodeError) as exc:
             raise ShiftbenchError(f"{folder}/results.json is not readable: {exc}") from None
         records = folder / "records.safetensors"
-        results["records"] = load_file(str(records)) if records.is_file() else {}
+        try:
+            results["records"] = read_tensors(records)[0] if records.is_file() else {}
+        except (OSError, ValueError) as exc:
+            raise ShiftbenchError(f"{records} is not readable: {first_line(exc)}") from None
         results["folder"] = str(folder)
         saved.append(results)
     return saved

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
 from .antialias import AntialiasSpec, convert_spec
@@ -28,6 +27,7 @@ from .errors import ShiftbenchError
 from .models import IMAGENET_MEAN, IMAGENET_STD
 from .nets import build_net
 from .report import publish
+from .tensorfiles import write_tensors
 from .views import Geometry, unit_range
 
 PAD = 4  # pixels of zero padding before the random crop
@@ -241,8 +241,8 @@ def save_twins(
         for twin in twins:
             state = {k: v.detach().cpu().contiguous() for k, v in twin.module.state_dict().items()}
             target = f"{twin.label}.safetensors"
-            save_file(
-                state, str(staging / target), metadata={"arch": config.arch, "label": twin.label}
+            write_tensors(
+                state, staging / target, metadata={"arch": config.arch, "label": twin.label}
             )
             lines += [
                 "[[model]]",

@@ -215,7 +215,7 @@ def test_failed_write_leaves_no_result_file(folder: Path, tmp_path: Path, monkey
     def explode(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(report, "save_file", explode)
+    monkeypatch.setattr(report, "write_tensors", explode)
     out = tmp_path / "out"
     result = run(*TINY_RESNET, "--data", str(folder), "--out", str(out))
     assert result.exit_code == 2 and "Traceback" not in result.output

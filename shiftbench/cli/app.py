@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ..console import error
-from ..errors import ShiftbenchError
+from ..console import error, interrupted
+from ..errors import Interrupted, ShiftbenchError
 
 app = typer.Typer(
     add_completion=False,
@@ -40,11 +40,20 @@ def options(
     """Measure the shift (in)variance of image classifiers."""
 
 
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT (128 + 2)
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn bad input into one line on stderr and exit code 2."""
+    """Turn bad input into one line on stderr and exit code 2, and Ctrl-C into one line
+    saying what was kept and exit code 130."""
     try:
         yield
     except ShiftbenchError as exc:
         error(str(exc))
         raise typer.Exit(2) from None
+    except KeyboardInterrupt as exc:
+        interrupted(
+            str(exc) if isinstance(exc, Interrupted) else "interrupted: nothing was written"
+        )
+        raise typer.Exit(INTERRUPTED) from None

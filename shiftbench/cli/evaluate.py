@@ -193,7 +193,7 @@ def eval_command(
             markdown_file,
         )  # fmt: skip
         out_dir, resuming = output_folder(out, resume, default_output_dir(model))
-        with run_output_dir(out_dir):
+        with run_output_dir(out_dir, resuming):
             torch.manual_seed(seed)  # random-initialised weights repeat with the seed too
             loaded = load_announced(
                 model, pretrained=pretrained, weights=weights, model_file=model_file,
@@ -398,7 +398,7 @@ def compare_command(
             config.suites, data, imagenet_c is not None, interpolation, mean, std
         )
         out_dir, resuming = output_folder(out, resume, default_output_dir("compare"))
-        with run_output_dir(out_dir):
+        with run_output_dir(out_dir, resuming):
             loaded = []
             for spec in specs:
                 torch.manual_seed(seed)  # random-initialised twins start from the same weights

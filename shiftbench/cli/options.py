@@ -9,11 +9,12 @@ from typing import Annotated
 import typer
 
 from ..checkpoint import PARTIAL, interrupted
-from ..config import EvalConfig
+from ..config import MAX_SEED, EvalConfig
 from ..console import note
 from ..corruptions import parse_corruptions, parse_severities
 from ..data import read_image_list
 from ..errors import ShiftbenchError
+from ..report import holds_results
 from ..suites import SUITES, needs_images
 
 
@@ -149,7 +150,9 @@ Out = Annotated[
     Path | None,
     typer.Option("--out", "-o", help="Output folder (default: `results/<model>/<UTC timestamp>`)."),
 ]
-Seed = Annotated[int, typer.Option(help="Seed of every random shift.")]
+Seed = Annotated[
+    int, typer.Option(help="Seed of every random shift.", min=0, max=MAX_SEED, show_default=True)
+]
 MaxShift = Annotated[
     int | None,
     typer.Option(
@@ -253,27 +256,22 @@ def parse_batch_size(text: str) -> int | str:
         raise ShiftbenchError(f"--batch-size takes a number or auto, got '{text}'") from None
 
 
-def _holds_results(folder: Path) -> bool:
-    """Whether `folder` holds finished results: one run's, or a comparison's."""
-    return (folder / "results.json").is_file() or (folder / "comparison.json").is_file()
-
-
 def output_folder(out: Path | None, resume: Path | None, default: Path) -> tuple[Path, bool]:
     """Where results go and whether to resume: --resume DIR, else --out, else `default`."""
     if resume is not None:
         if out is not None and out.resolve() != resume.resolve():
             raise ShiftbenchError("--resume DIR is the output folder: leave out --out")
-        if _holds_results(resume) and not (resume / PARTIAL).is_dir():
+        if holds_results(resume) and not (resume / PARTIAL).is_dir():
             raise ShiftbenchError(f"--resume: {resume} holds finished results")
         return resume, True
     folder = out if out is not None else default
-    chunks = interrupted(folder)
-    if chunks is not None and os.environ.get("RANK", "0") == "0":  # before rank 0 starts
+    chunks = interrupted(folder)  # a run stopped before its first chunk left nothing to keep
+    if chunks and os.environ.get("RANK", "0") == "0":  # before rank 0 starts
         raise ShiftbenchError(
             f"{folder} holds an interrupted run ({chunks} chunks finished): continue it with "
             f"--resume {folder}, or remove {folder / PARTIAL} to start again"
         )
-    if _holds_results(folder):
+    if holds_results(folder):
         note(f"{folder} holds results of an earlier run: this run replaces them")
     return folder, False
 
