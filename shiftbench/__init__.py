@@ -3,22 +3,41 @@
 Public API: `load_model`, `wrap_module`, `antialias`, `corrupt`, `evaluate`,
 `evaluate_many`, `evaluate_imagenet_c`, `released_images`, `write_results`,
 `write_comparison`, `save_converted`, `EvalConfig`, `AntialiasSpec`, `scan_image_folder`.
+
+The names are imported when first used (PEP 562), so `import shiftbench` and the command's
+start do not wait for torch and timm before they are needed.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
-from .antialias import AntialiasSpec, antialias
-from .api import evaluate, evaluate_many, save_converted
-from .config import EvalConfig
-from .corruptions import corrupt, released_images
-from .data import ImageSet, scan_image_folder
-from .errors import ShiftbenchError
-from .imagenet_c import evaluate_imagenet_c
-from .models import LoadedModel, Preprocess, load_model, load_weights, wrap_module
-from .report import write_comparison, write_results
-from .results import EvalResult
+# Each public name and the module that defines it.
+_WHERE = {
+    "AntialiasSpec": "antialias",
+    "antialias": "antialias",
+    "evaluate": "api",
+    "evaluate_many": "api",
+    "save_converted": "api",
+    "EvalConfig": "config",
+    "corrupt": "corruptions",
+    "released_images": "corruptions",
+    "ImageSet": "data",
+    "scan_image_folder": "data",
+    "ShiftbenchError": "errors",
+    "evaluate_imagenet_c": "imagenet_c",
+    "LoadedModel": "models",
+    "Preprocess": "models",
+    "load_model": "models",
+    "load_weights": "models",
+    "wrap_module": "models",
+    "write_comparison": "report",
+    "write_results": "report",
+    "EvalResult": "results",
+}
 
 __all__ = [
     "AntialiasSpec",
@@ -43,3 +62,27 @@ __all__ = [
     "write_comparison",
     "write_results",
 ]
+
+if TYPE_CHECKING:
+    from .antialias import AntialiasSpec, antialias
+    from .api import evaluate, evaluate_many, save_converted
+    from .config import EvalConfig
+    from .corruptions import corrupt, released_images
+    from .data import ImageSet, scan_image_folder
+    from .errors import ShiftbenchError
+    from .imagenet_c import evaluate_imagenet_c
+    from .models import LoadedModel, Preprocess, load_model, load_weights, wrap_module
+    from .report import write_comparison, write_results
+    from .results import EvalResult
+
+
+def __getattr__(name: str) -> object:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'shiftbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

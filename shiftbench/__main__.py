@@ -1,5 +1,5 @@
 """`python -m shiftbench` runs the same command as `shiftbench`."""
 
-from .cli import main
+from .entry import main
 
 main()

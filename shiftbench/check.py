@@ -80,9 +80,43 @@ def load_results(path: str | Path) -> dict:
             )
         raise ShiftbenchError(f"no results.json at {path}")
     try:
-        return json.loads(file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        document = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ShiftbenchError(f"{file} is not a readable results.json: {exc}") from None
+    problem = _shape_problem(document)
+    if problem:
+        raise ShiftbenchError(f"{file} is not a shiftbench results.json: {problem}")
+    return document
+
+
+def _shape_problem(document: object) -> str | None:
+    """What keeps `document` from being read as results.json (None: nothing), so that a
+    file of another shape is one line, not a TypeError deep in the gates."""
+    if not isinstance(document, dict):
+        return f"a JSON {type(document).__name__}, not an object"
+    for key in ("model", "config", "data"):
+        if not isinstance(document.get(key), dict):
+            return f"'{key}' is missing or not an object"
+    if not isinstance(document["model"].get("preprocess"), dict):
+        return "'model.preprocess' is missing or not an object"
+    if not isinstance(document.get("suites", {}), dict):
+        return "'suites' is not an object"
+    metrics = document.get("metrics")
+    if not isinstance(metrics, list):
+        return "'metrics' is missing or not a list"
+    for position, metric in enumerate(metrics):
+        if not (
+            isinstance(metric, dict)
+            and isinstance(metric.get("key"), str)
+            and isinstance(metric.get("higher_is_better"), bool)
+            and (metric.get("value") is None or _is_number(metric["value"]))
+        ):
+            return f"metrics[{position}] needs a key, a numeric value and higher_is_better"
+    return None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def parse_gates(kind: str, items: list[str]) -> list[Gate]:

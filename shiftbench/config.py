@@ -19,6 +19,8 @@ DEFAULT_SUITES = ("clean", "consistency")
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 # Engstrom et al. translate ImageNet images by up to 24 px at 224: 10.7% of the side.
 PAD_ATTACK_FRACTION = 0.107
+# The largest seed torch.manual_seed takes for random-initialised weights, and numpy too.
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,10 @@ class EvalConfig:
         checks = [
             (self.max_shift >= 0, "--max-shift must be >= 0"),
             (self.shift_passes >= 1, "--shift-passes must be >= 1"),
+            (
+                isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED,
+                f"--seed must be a whole number from 0 to {MAX_SEED}",
+            ),
             (
                 self.batch_size == "auto"
                 or (isinstance(self.batch_size, int) and self.batch_size >= 1),

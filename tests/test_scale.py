@@ -110,7 +110,7 @@ def test_spawned_workers_give_the_same_metrics(tmp_path: Path, model_file: str) 
         "import multiprocessing, sys\n"
         "multiprocessing.set_start_method('spawn')\n"
         f"sys.argv = {argv!r}\n"
-        "from shiftbench.cli import main\n"
+        "from shiftbench.entry import main\n"
         "main()\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
