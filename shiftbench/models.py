@@ -375,15 +375,18 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        # torch's own text advises weights_only=False: the one thing not to do with a file
+        # of unknown origin. Say what the file holds and how to make a safe one instead.
+        found = re.search(r"GLOBAL (\S+)", str(exc))
         if found:
             raise ShiftbenchError(
-                f"{path} holds a Python object ({found.group(1)}) that safe loading "
-                "(weights_only=True) refuses: save model.state_dict() alone, or as .safetensors"
+                f"{path} holds a pickled Python object ({found.group(1)}), not only tensors: "
+                "safe loading (weights_only=True) refused it and ran none of it. Save the weights "
+                "alone where the model was made: safetensors.torch.save_file(model.state_dict(), "
+                "'weights.safetensors')"
             ) from None
-        # torch's own text is about weights_only=False; what matters is where unpickling stopped
         detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n|$)", str(exc))
-        reason = detail.group(1) if detail else first_line(exc)
+        reason = detail.group(1) if detail else "not a torch.save file of tensors"
         raise ShiftbenchError(
             f"{path} is not a readable checkpoint (a torch.save file or .safetensors): {reason}"
         ) from None
