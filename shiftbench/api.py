@@ -112,8 +112,7 @@ def evaluate_many(
     world = current_world(config.device)
     device = resolve_device(config.device, world.local_rank)
     size = models[0].preprocess.input_size
-    if isinstance(data, ReleasedSet):
-        config = replace(config, max_shift=data.margin(size))
+    config = run_config(config, data, size)
     geometry = Geometry(size, config.max_shift)
     suites = build_suites(geometry, config, data if isinstance(data, ImageSet) else None)
     gathered = None
@@ -134,6 +133,14 @@ def evaluate_many(
         _result(model, suites, gathered, lane, geometry, config, device, names[lane])
         for lane, model in enumerate(models)
     ]
+
+
+def run_config(config: EvalConfig, data: object, input_size: int) -> EvalConfig:
+    """The settings a run on `data` records: on the released ImageNet-C files the max shift
+    is the margin their stored size leaves around the window."""
+    if isinstance(data, ReleasedSet):
+        return replace(config, max_shift=data.margin(input_size))
+    return config
 
 
 def _image_pass(

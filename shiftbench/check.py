@@ -41,6 +41,7 @@ class Gate:
     metric: str
     kind: str
     value: float
+    origin: str | None = None  # the TOML file it came from; None: the command line
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,8 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def parse_gates(kind: str, items: list[str]) -> list[Gate]:
-    """`NAME=VALUE` options into gates."""
+def parse_gates(kind: str, items: list[str], origin: str | None = None) -> list[Gate]:
+    """`NAME=VALUE` options (or entries of the TOML file `origin`) into gates."""
     gates = []
     for item in items:
         name, sep, value = item.partition("=")
@@ -130,7 +131,7 @@ def parse_gates(kind: str, items: list[str]) -> list[Gate]:
             number = math.nan
         if not sep or not name or not math.isfinite(number):
             raise ShiftbenchError(f"--{kind} takes NAME=VALUE, got '{item}'")
-        gates.append(Gate(metric_key(name.strip()), kind, number))
+        gates.append(Gate(metric_key(name.strip()), kind, number, origin))
     return gates
 
 
@@ -152,22 +153,16 @@ def config_gates(path: str | Path | None) -> tuple[list[Gate], bool]:
         entries = table.get(kind, {})
         if not isinstance(entries, dict):
             raise ShiftbenchError(f"{file}: [tool.shiftbench.check] {kind} must be a table")
-        gates += parse_gates(kind, [f"{k}={v}" for k, v in entries.items()])
+        gates += parse_gates(kind, [f"{k}={v}" for k, v in entries.items()], str(file))
     return gates, bool(table.get("allow-mismatch", False))
 
 
 def mismatches(current: dict, baseline: dict) -> list[str]:
     """Settings and data that differ between two results (so their numbers do not compare)."""
-    found = []
     digests = [r["data"].get("images_sha256") for r in (baseline, current)]
     # the same images, however chosen (a --limit above the count, a list naming them all)
     same_images = None not in digests and digests[0] == digests[1]
-    # a setting missing from a result written before it existed had its default behaviour
-    default = EvalConfig().to_dict()
-    for key in COMPARED_CONFIG:
-        a, b = (r["config"].get(key, default[key]) for r in (current, baseline))
-        if a != b and not (key == "limit" and same_images):
-            found.append(f"config.{key}: {b} -> {a}")
+    found = _config_differences(current["config"], baseline["config"], same_images)
     for key in ("images_found", "images_selected", "classes", "label_map", "geometry"):
         a, b = current["data"].get(key), baseline["data"].get(key)
         if a != b:
@@ -177,11 +172,7 @@ def mismatches(current: dict, baseline: dict) -> list[str]:
     lists = [(r["data"].get("image_list") or {}).get("sha256") for r in (baseline, current)]
     if lists[0] != lists[1] and not same_images:
         found.append(f"data.image_list: {lists[0] or 'none'} -> {lists[1] or 'none'}")
-    for key in ("input_size", "interpolation", "mean", "std"):
-        a = current["model"]["preprocess"].get(key)
-        b = baseline["model"]["preprocess"].get(key)
-        if a != b:
-            found.append(f"model.preprocess.{key}: {b} -> {a}")
+    found += _preprocess_differences(current["model"], baseline["model"])
     if current.get("suites") != baseline.get("suites"):
         common = set(current.get("suites", {})) & set(baseline.get("suites", {}))
         found += [
@@ -190,6 +181,47 @@ def mismatches(current: dict, baseline: dict) -> list[str]:
             if current["suites"][name] != baseline["suites"][name]
         ]
     return found
+
+
+def planned_mismatches(config: dict, model: dict, baseline: dict) -> list[str]:
+    """What already differs from `baseline` before a run is made, from its settings
+    (`EvalConfig.to_dict()`, but the limit, which may select the same images) and its model
+    (`LoadedModel.describe()`): found before hours of evaluation, not after. The data are
+    compared once the run has listed them (`mismatches`)."""
+    config, model = json.loads(json.dumps([config, model]))  # tuples as results.json has them
+    found = _config_differences(config, baseline["config"], limit_may_differ=True)
+    return found + _preprocess_differences(model, baseline["model"])
+
+
+def _config_differences(current: dict, baseline: dict, limit_may_differ: bool) -> list[str]:
+    # a setting missing from a result written before it existed had its default behaviour
+    default = EvalConfig().to_dict()
+    found = []
+    for key in COMPARED_CONFIG:
+        a, b = (config.get(key, default[key]) for config in (current, baseline))
+        if a != b and not (key == "limit" and limit_may_differ):
+            found.append(f"config.{key}: {b} -> {a}")
+    return found
+
+
+def _preprocess_differences(current: dict, baseline: dict) -> list[str]:
+    found = []
+    for key in ("input_size", "interpolation", "mean", "std"):
+        a, b = current["preprocess"].get(key), baseline["preprocess"].get(key)
+        if a != b:
+            found.append(f"model.preprocess.{key}: {b} -> {a}")
+    return found
+
+
+def refuse_mismatches(differ: list[str]) -> None:
+    """Raise, naming the first differences, when two results would not compare."""
+    if differ:
+        raise ShiftbenchError(
+            "results are not comparable ("
+            + "; ".join(differ[:4])
+            + (f"; +{len(differ) - 4} more" if len(differ) > 4 else "")
+            + "): use --allow-mismatch to compare anyway"
+        )
 
 
 def _fails(gate: Gate, current: float, baseline: float | None, higher: bool) -> bool:
@@ -224,14 +256,7 @@ def check(
         if gate.metric not in now:
             raise ShiftbenchError(f"{gate.metric} is not in the current results")
     if baseline is not None and not allow_mismatch:
-        differ = mismatches(current, baseline)
-        if differ:
-            raise ShiftbenchError(
-                "results are not comparable ("
-                + "; ".join(differ[:4])
-                + (f"; +{len(differ) - 4} more" if len(differ) > 4 else "")
-                + "): use --allow-mismatch to compare anyway"
-            )
+        refuse_mismatches(mismatches(current, baseline))
     verdicts = []
     for key, metric in now.items():
         value = metric["value"]

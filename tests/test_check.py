@@ -180,6 +180,15 @@ def test_eval_gates_itself(baseline: Path, tmp_path: Path) -> None:
         (["--min", "translation=50"], "a gate reads the translation suite, which is not selected"),
         (["--check-config", "{tmp}/none.toml"], "check configuration not found"),
         (["--markdown", "{tmp}/v.md"], "--allow-mismatch and --markdown apply to gates"),
+        # settings that differ from the baseline's are known before the run
+        (
+            ["--baseline", "{base}", "--seed", "1", "--max-drop", "clean=1"],
+            "results are not comparable (config.seed: 0 -> 1)",
+        ),
+        (
+            ["--baseline", "{base}", "--img-size", "40", "--max-drop", "clean=1"],
+            "model.preprocess.input_size: 32 -> 40",
+        ),
     ],
 )
 def test_eval_refuses_gates_it_cannot_apply_before_evaluating(
@@ -230,3 +239,52 @@ def test_the_selected_images_must_be_the_same(tmp_path: Path) -> None:
     assert "data.images_sha256: the selected images differ (paths or labels)" in mismatches(
         some, runs[0]
     )
+
+
+def test_a_configured_gate_on_an_unselected_suite_names_its_file(
+    baseline: Path, tmp_path: Path, monkeypatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.shiftbench.check]\nmax-drop = { "diagonal.flip_rate" = 1.0 }\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    folder = write_folder(tmp_path / "data")
+    args = ["eval", *TINY_RESNET, "--data", str(folder), "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, [*args, "--baseline", str(baseline)])
+    assert result.exit_code == 2 and not (tmp_path / "o").exists()
+    assert result.stderr.strip() == (
+        "error: a gate reads the diagonal suite, which is not selected (--suite): the gate on "
+        "diagonal.flip_rate comes from [tool.shiftbench.check] in pyproject.toml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[]", "a JSON list, not an object"),
+        ('{"metrics": 5}', "'model' is missing or not an object"),
+        (
+            '{"model": {"preprocess": {}}, "config": {}, "data": {}, "metrics": 5}',
+            "'metrics' is missing or not a list",
+        ),
+        (
+            '{"model": {"preprocess": {}}, "config": {}, "data": {}, "metrics": [{"key": 1}]}',
+            "metrics[0] needs a key, a numeric value and higher_is_better",
+        ),
+        ("{", "is not a readable results.json"),
+        ("\udcff", "is not a readable results.json"),
+    ],
+)
+@pytest.mark.parametrize("side", ["current", "baseline"])
+def test_check_exits_2_for_a_results_file_of_another_shape(
+    baseline: Path, tmp_path: Path, content: str, message: str, side: str
+) -> None:
+    """Exit 1 means a regression and nothing else: a CI job must never read a crash as one."""
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content.encode("utf-8", "surrogateescape"))
+    current, base = (bad, baseline) if side == "current" else (baseline, bad)
+    result = runner.invoke(app, ["check", str(current), "--baseline", str(base),
+                                 "--max-drop", "clean=1"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {bad} is not a") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output

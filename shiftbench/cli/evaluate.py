@@ -8,7 +8,7 @@ from typing import Annotated
 import torch
 import typer
 
-from ..api import evaluate, evaluate_many
+from ..api import evaluate, evaluate_many, run_config
 from ..check import load_results
 from ..checkpoint import discard as discard_checkpoint
 from ..comparison import paired_table
@@ -201,6 +201,9 @@ def eval_command(
                 mean=triple(mean, "--mean"), std=triple(std, "--std"), antialias=spec,
             )  # fmt: skip
             images = _released(imagenet_c, data, loaded, config) if imagenet_c else source
+            if gating is not None:
+                size = loaded.preprocess.input_size
+                gating.check_planned(run_config(config, images, size), loaded)
             result = evaluate(
                 loaded, images, config, verbose=True, checkpoint=out_dir, resume=resuming
             )
@@ -238,8 +241,16 @@ def _gating_before_the_run(
     gating = read_gating(baseline, max_drop, minimum, check_config, allow_mismatch, markdown_file)
     unselected = sorted(gating.suites() - set(suites))
     if unselected:
+        configured = [g for g in gating.gates if g.origin and g.metric.split(".")[0] in unselected]
+        where = (
+            f": the gate on {configured[0].metric} comes from [tool.shiftbench.check] in "
+            f"{configured[0].origin}"
+            if configured
+            else ""
+        )
         raise ShiftbenchError(
-            f"a gate reads the {', '.join(unselected)} suite, which is not selected (--suite)"
+            f"a gate reads the {', '.join(unselected)} suite, which is not selected "
+            f"(--suite){where}"
         )
     return gating
 

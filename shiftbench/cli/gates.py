@@ -17,10 +17,14 @@ from ..check import (
     load_results,
     markdown,
     parse_gates,
+    planned_mismatches,
+    refuse_mismatches,
     rows,
 )
+from ..config import EvalConfig
 from ..console import stderr, stdout
 from ..errors import ShiftbenchError
+from ..models import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,13 @@ class Gating:
     def suites(self) -> set[str]:
         """The suites whose metrics the gates read."""
         return {g.metric.split(".")[0] for g in self.gates}
+
+    def check_planned(self, config: EvalConfig, model: LoadedModel) -> None:
+        """Refuse, before the run, a baseline whose settings or preprocessing differ from
+        the run's (unless mismatches are allowed); its data are compared after the run."""
+        if self.baseline is not None and not self.allow_mismatch:
+            planned = planned_mismatches(config.to_dict(), model.describe(), self.baseline)
+            refuse_mismatches(planned)
 
 
 def read_gating(
