@@ -31,6 +31,8 @@ def test_eval_writes_every_file(folder: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "consistency" in result.stdout and "95% CI" in result.stdout
+    # stderr is no terminal here, as in a CI log: progress comes as labelled lines
+    assert "\nevaluating: 12/12 images (100%), " in result.stderr
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "curve_diagonal.prob_true.csv",
