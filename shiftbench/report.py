@@ -1,4 +1,4 @@
-"""Result files (written whole or not at all) and terminal tables."""
+"""Result files (written whole through `shiftbench.store`), reading them back, and tables."""
 
 from __future__ import annotations
 
@@ -6,99 +6,22 @@ import csv
 import io
 import json
 import math
-import os
 import re
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.markup import escape
 from rich.table import Table
 
-from .checkpoint import PARTIAL, discard, interrupted
 from .comparison import comparison_csv, comparison_document, paired_markdown
-from .errors import Interrupted, ShiftbenchError, WriteError, first_line
+from .errors import ShiftbenchError, first_line
 from .paired import DEFAULT_RESAMPLES, Difference, paired_differences
 from .results import EvalResult
 from .stats import format_value
+from .store import COMPARISON, publish, remove_written
 from .suites import Curve
 from .tensorfiles import read_tensors, write_tensors
 
 CURVE_COLUMNS = ["x", "value", "ci_low", "ci_high", "n"]
-
-
-def default_output_dir(model_name: str) -> Path:
-    """`results/<model>/<UTC timestamp>/`, with the model name made path-safe."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model_name).strip("_") or "model"
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return Path("results") / safe / stamp
-
-
-def holds_results(folder: Path) -> bool:
-    """Whether `folder` holds finished results: one run's, or a comparison's."""
-    return (folder / "results.json").is_file() or (folder / COMPARISON).is_file()
-
-
-def prepare_output_dir(out: Path) -> Path | None:
-    """Make sure `out` can be written before any work starts; the outermost folder this call
-    created (`out` or one of its parents), None when `out` was there."""
-    missing = [folder for folder in (out, *out.parents) if not folder.exists()]
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".probe-"):
-            pass
-    except OSError as exc:
-        _remove_empty(out, missing[-1] if missing else None)
-        raise WriteError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
-    return missing[-1] if missing else None
-
-
-def _remove_empty(out: Path, created: Path | None) -> None:
-    """Remove `out` and its parents up to `created` while they are empty (what a failed run
-    made and left nothing in)."""
-    if created is None:
-        return
-    for folder in (out, *out.parents):
-        try:
-            folder.rmdir()
-        except OSError:  # not empty, or gone
-            return
-        if folder == created:
-            return
-
-
-@contextmanager
-def run_output_dir(out: Path, resume: bool = False) -> Iterator[None]:
-    """The output folder of a run: checked writable before any work starts. If the run fails
-    or is interrupted, the checkpoint it started is removed when it holds no finished chunk
-    (a resumed run's, there before it, is left), then the folders this run created if they
-    are empty: the folder is as it was, unless finished chunks are kept for `--resume`,
-    which an interruption's message then says."""
-    created = prepare_output_dir(out)
-    try:
-        yield
-    except BaseException as exc:
-        kept = interrupted(out)
-        if not kept and not resume:
-            discard(out)
-        _remove_empty(out, created)
-        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
-            raise Interrupted(_interrupted_line(out, kept)) from None
-        raise
-
-
-def _interrupted_line(out: Path, kept: int | None) -> str:
-    """What an interrupted run leaves in `out`, and how to go on."""
-    if kept:
-        return (
-            f"interrupted: {kept} finished chunk(s) kept in {out / PARTIAL}; "
-            f"--resume {out} continues from them"
-        )
-    earlier = " (the earlier results there are untouched)" if holds_results(out) else ""
-    return f"interrupted: nothing was written to {out}{earlier}"
 
 
 def _curve_csv(curve: Curve) -> str:
@@ -131,38 +54,6 @@ def _json_safe(value: object) -> object:
     return value
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def publish(out: Path, write: Callable[[Path], None], owned: tuple[str, ...] = ()) -> list[Path]:
-    """Let `write` fill a hidden staging folder inside `out`, then move its files into place:
-    an interrupted run leaves no half-written result file, and a failed write (a full disk)
-    is one error naming the folder. Files of an earlier set matching the `owned` patterns that
-    the new set does not write are removed, so that the folder holds one set only."""
-    prepare_output_dir(out)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
-    try:
-        write(staging)
-        mode = 0o666 & ~_umask()
-        written = []
-        for path in sorted(staging.iterdir()):
-            path.chmod(mode)
-            target = out / path.name
-            os.replace(path, target)
-            written.append(target)
-        for pattern in owned:
-            for stale in set(out.glob(pattern)) - set(written):
-                stale.unlink()
-    except OSError as exc:
-        raise WriteError(f"cannot write the results to {out}: {exc.strerror or exc}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return written
-
-
 def write_results(result: EvalResult, out: str | Path) -> list[Path]:
     """Write metrics.csv, results.json, one CSV per curve, images.csv and records.safetensors,
     whole or not at all."""
@@ -177,10 +68,7 @@ def write_results(result: EvalResult, out: str | Path) -> list[Path]:
         records = {k: v.contiguous() for k, v in result.records.items()}
         write_tensors(records, staging / "records.safetensors")
 
-    return publish(Path(out), write, owned=("curve_*.csv",))
-
-
-COMPARISON = "comparison.json"
+    return publish(Path(out), write, "results")
 
 
 def _saved_folders(path: Path) -> list[Path]:
@@ -355,8 +243,7 @@ def render_report(
                 lines += ["", f"## {title}", "", f"![{title}]({name})"]
         (staging / "report.md").write_text("\n".join(lines) + "\n")
 
-    # an earlier report's plots and paired table that this one does not draw would be stale
-    return publish(out, write, owned=("plot_*.png", "comparison.csv"))
+    return publish(out, write, "report")
 
 
 def variant_folders(labels: list[str]) -> list[str]:
@@ -380,13 +267,25 @@ def write_comparison(
     out = Path(out)
     labels = [r.label or r.variant for r in results]
     folders = variant_folders(labels)
+    earlier = _compared_folders(out)
     for result, folder in zip(results, folders, strict=True):
         write_results(result, out / folder)
     variants = [read_saved(out / folder)[0] for folder in folders]
     _label(variants)
     differences = paired_differences(variants, resamples)
     render_report(variants, out, differences, resamples)
+    for gone in sorted(set(earlier) - set(folders)):  # an earlier comparison's other variants
+        remove_written(out / gone)
     return variants, differences
+
+
+def _compared_folders(out: Path) -> list[str]:
+    """The variant folders an earlier comparison in `out` listed (none if it holds none)."""
+    try:
+        listed = json.loads((out / COMPARISON).read_text())["variants"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [name for name in listed if isinstance(name, str) and Path(name).name == name]
 
 
 def _protocol_lines(variants: list[dict]) -> list[str]:

@@ -26,7 +26,7 @@ from .data import ImageSet, load_canvas, scan_image_folder
 from .errors import ShiftbenchError
 from .models import IMAGENET_MEAN, IMAGENET_STD
 from .nets import build_net
-from .report import publish
+from .store import publish
 from .tensorfiles import write_tensors
 from .views import Geometry, unit_range
 
@@ -266,7 +266,7 @@ def save_twins(
         }
         (staging / "train.json").write_text(json.dumps(document, indent=2) + "\n")
 
-    return publish(Path(out), write)
+    return publish(Path(out), write, "training")
 
 
 def folder_images(root: str | Path, size: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:

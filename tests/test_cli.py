@@ -35,6 +35,7 @@ def test_eval_writes_every_file(folder: Path, tmp_path: Path) -> None:
     assert "\nevaluating: 12/12 images (100%), " in result.stderr
     names = sorted(p.name for p in out.iterdir())
     assert names == [
+        ".shiftbench-files.json",  # what shiftbench wrote here: the list a new run replaces
         "curve_diagonal.prob_true.csv",
         "curve_diagonal.top1.csv",
         "curve_translation.worst_top1.csv",
@@ -43,6 +44,7 @@ def test_eval_writes_every_file(folder: Path, tmp_path: Path) -> None:
         "records.safetensors",
         "results.json",
     ]
+    assert json.loads((out / ".shiftbench-files.json").read_text()) == {"results": names[1:]}
     metrics = pd.read_csv(out / "metrics.csv")
     assert list(metrics.columns) == [
         "model",
@@ -243,7 +245,8 @@ def test_a_run_into_a_results_folder_replaces_the_whole_set(folder: Path, tmp_pa
     assert second.exit_code == 0, second.output
     assert f"{out} holds results of an earlier run: this run replaces them" in second.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "images.csv", "metrics.csv", "records.safetensors", "results.json",
+        ".shiftbench-files.json", "images.csv", "metrics.csv", "records.safetensors",
+        "results.json",
     ]  # fmt: skip
 
 

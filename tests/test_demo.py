@@ -122,7 +122,8 @@ def test_train_cli_writes_checkpoints_that_compare_loads(tmp_path: Path) -> None
     assert missing.exit_code == 2 and "no CIFAR-10" in missing.output
     assert not (tmp_path / "c").exists()  # bad input leaves no folder behind
     # published whole: no staging folder or partial file left beside the results
-    published = ["aa3.safetensors", "baseline.safetensors", "models.toml", "train.json"]
+    published = [".shiftbench-files.json", "aa3.safetensors", "baseline.safetensors",
+                 "models.toml", "train.json"]  # fmt: skip
     assert sorted(p.name for p in out.iterdir()) == published
 
 

@@ -20,13 +20,9 @@ from ..errors import ShiftbenchError
 from ..imagenet_c import released_for
 from ..models import LoadedModel, default_weights_note, load_model
 from ..paired import DEFAULT_RESAMPLES
-from ..report import (
-    default_output_dir,
-    metrics_table,
-    run_output_dir,
-    write_comparison,
-)
+from ..report import metrics_table, write_comparison
 from ..report import write_results as write_result_files
+from ..store import default_output_dir, run_output_dir
 from ..suites import needs_images, parse_suite_names
 from ..variants import (
     VariantSpec,

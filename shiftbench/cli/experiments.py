@@ -14,7 +14,7 @@ from ..demo import DemoConfig, cache_root, run_demo
 from ..engine import resolve_device
 from ..errors import ShiftbenchError
 from ..nets import NETS
-from ..report import default_output_dir, run_output_dir
+from ..store import default_output_dir, run_output_dir
 from ..train import TrainConfig, cifar10, export_folder, folder_images, save_twins, train_twins
 from .app import app, user_errors
 from .options import Device, Seed

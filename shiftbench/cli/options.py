@@ -14,7 +14,7 @@ from ..console import note
 from ..corruptions import parse_corruptions, parse_severities
 from ..data import read_image_list
 from ..errors import ShiftbenchError
-from ..report import holds_results
+from ..store import holds_results
 from ..suites import SUITES, needs_images
 
 
