@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,40 @@ def config(**overrides: object) -> EvalConfig:
     }
     base.update(overrides)
     return EvalConfig(**base)
+
+
+# A small random conv net (seeded by shiftbench before it is built), slowed down by
+# SLOW_FORWARD seconds per forward pass so that a run can be killed midway; with
+# BUILD_MARKER set, building it creates that file and then waits (a model still loading).
+SLOW_MODEL_FILE = textwrap.dedent(
+    """
+    import os, time
+    from torch import nn
+
+    class Slow(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(
+                nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3),
+            )
+
+        def forward(self, x):
+            time.sleep(float(os.environ.get("SLOW_FORWARD", "0")))
+            return self.net(x)
+
+    def build():
+        if os.environ.get("BUILD_MARKER"):
+            open(os.environ["BUILD_MARKER"], "w").close()
+            time.sleep(60)
+        return Slow()
+    """
+)
+
+
+def slow_args(model_file: str, data: Path, out: Path, *extra: str) -> list[str]:
+    """`eval` of the SLOW_MODEL_FILE network (`model_file`: FILE.py:build) on `data`."""
+    return [
+        "eval", "small", "--model-file", model_file, "--img-size", "32", "--max-shift", "8",
+        "--data", str(data), "--out", str(out), "-j", "0", "--device", "cpu", *extra,
+    ]  # fmt: skip

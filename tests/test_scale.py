@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -25,48 +24,10 @@ from shiftbench.distributed import World, shard
 from shiftbench.engine import decode_batches
 from shiftbench.errors import ShiftbenchError
 
-from .helpers import Blind, LinearProbe, config, wrap, write_folder
+from .helpers import Blind, LinearProbe, config, slow_args, wrap, write_folder
 
 runner = CliRunner()
 ALL = ("clean", "consistency", "diagonal", "circular", "translation")
-
-# A small random conv net (seeded by shiftbench before it is built), slowed down by
-# SLOW_FORWARD seconds per forward pass so that a run can be killed midway.
-MODEL_FILE = textwrap.dedent(
-    """
-    import os, time
-    from torch import nn
-
-    class Slow(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = nn.Sequential(
-                nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2),
-                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3),
-            )
-
-        def forward(self, x):
-            time.sleep(float(os.environ.get("SLOW_FORWARD", "0")))
-            return self.net(x)
-
-    def build():
-        return Slow()
-    """
-)
-
-
-@pytest.fixture
-def model_file(tmp_path: Path) -> str:
-    path = tmp_path / "arch.py"
-    path.write_text(MODEL_FILE)
-    return f"{path}:build"
-
-
-def _args(model_file: str, data: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "eval", "small", "--model-file", model_file, "--img-size", "32", "--max-shift", "8",
-        "--data", str(data), "--out", str(out), "-j", "0", "--device", "cpu", *extra,
-    ]  # fmt: skip
 
 
 def test_decoding_batches_never_cross_chunks() -> None:
@@ -103,9 +64,9 @@ def test_spawned_workers_give_the_same_metrics(tmp_path: Path, model_file: str) 
     data = write_folder(tmp_path / "data", per_class=3)
     here, spawned = tmp_path / "here", tmp_path / "spawned"
     extra = ("-s", "clean,consistency,corruption", "--corruptions", "fog,glass_blur")
-    done = runner.invoke(app, _args(model_file, data, here, *extra))
+    done = runner.invoke(app, slow_args(model_file, data, here, *extra))
     assert done.exit_code == 0, done.output
-    argv = ["shiftbench", *_args(model_file, data, spawned, *extra), "-j", "2"]
+    argv = ["shiftbench", *slow_args(model_file, data, spawned, *extra), "-j", "2"]
     script = (
         "import multiprocessing, sys\n"
         "multiprocessing.set_start_method('spawn')\n"
@@ -128,10 +89,10 @@ def test_two_processes_give_the_one_process_metrics(tmp_path: Path, model_file: 
     data = write_folder(tmp_path / "data", per_class=5)
     one, two = tmp_path / "one", tmp_path / "two"
     extra = ("-s", ",".join(ALL), "--chunk-size", "4")
-    done = runner.invoke(app, _args(model_file, data, one, *extra))
+    done = runner.invoke(app, slow_args(model_file, data, one, *extra))
     assert done.exit_code == 0, done.output
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-              "2", "-m", "shiftbench", *_args(model_file, data, two, *extra)]  # fmt: skip
+              "2", "-m", "shiftbench", *slow_args(model_file, data, two, *extra)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ran = subprocess.run(launch, capture_output=True, text=True, timeout=240, env=env)
     assert ran.returncode == 0, ran.stderr[-3000:]
@@ -152,9 +113,9 @@ def test_a_killed_run_resumes_to_the_same_results(tmp_path: Path, model_file: st
     data = write_folder(tmp_path / "data", per_class=4)
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     extra = ("--chunk-size", "3", "-b", "4")
-    done = runner.invoke(app, _args(model_file, data, straight, *extra))
+    done = runner.invoke(app, slow_args(model_file, data, straight, *extra))
     assert done.exit_code == 0, done.output
-    command = [sys.executable, "-m", "shiftbench", *_args(model_file, data, killed, *extra)]
+    command = [sys.executable, "-m", "shiftbench", *slow_args(model_file, data, killed, *extra)]
     env = {**os.environ, "SLOW_FORWARD": "0.15"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -167,13 +128,13 @@ def test_a_killed_run_resumes_to_the_same_results(tmp_path: Path, model_file: st
     kept = len(list((killed / PARTIAL).glob("chunk-*")))
     assert 2 <= kept < 4 and not (killed / "results.json").exists()
     # the same command again, without --resume, would have thrown the finished chunks away
-    again = runner.invoke(app, _args(model_file, data, killed, *extra))
+    again = runner.invoke(app, slow_args(model_file, data, killed, *extra))
     assert again.exit_code == 2
     assert f"holds an interrupted run ({kept} chunks finished): continue it with --resume" in (
         again.stderr
     )
     assert len(list((killed / PARTIAL).glob("chunk-*"))) == kept
-    resumed = runner.invoke(app, [*_args(model_file, data, killed, *extra)[:-2], "--resume",
+    resumed = runner.invoke(app, [*slow_args(model_file, data, killed, *extra)[:-2], "--resume",
                                   str(killed), *extra])  # fmt: skip
     assert resumed.exit_code == 0, resumed.output
     assert "resuming" in resumed.output
@@ -189,18 +150,18 @@ def test_a_killed_run_resumes_to_the_same_results(tmp_path: Path, model_file: st
 def test_resume_refuses_another_run(tmp_path: Path, model_file: str) -> None:
     data = write_folder(tmp_path / "data")
     out = tmp_path / "out"
-    first = runner.invoke(app, _args(model_file, data, out, "--chunk-size", "5"))
+    first = runner.invoke(app, slow_args(model_file, data, out, "--chunk-size", "5"))
     assert first.exit_code == 0
     (out / PARTIAL).mkdir()
     (out / PARTIAL / "run.json").write_text(json.dumps({"config": {"seed": 7}}))
-    other = runner.invoke(app, [*_args(model_file, data, out)[:-2], "--resume", str(out)])
+    other = runner.invoke(app, [*slow_args(model_file, data, out)[:-2], "--resume", str(out)])
     assert other.exit_code == 2 and "holds a run of something else" in other.output
     assert (out / PARTIAL / "run.json").is_file()  # the other run's checkpoint is kept
     (out / PARTIAL / "run.json").unlink()
     (out / PARTIAL).rmdir()
-    finished = runner.invoke(app, [*_args(model_file, data, out)[:-2], "--resume", str(out)])
+    finished = runner.invoke(app, [*slow_args(model_file, data, out)[:-2], "--resume", str(out)])
     assert finished.exit_code == 2 and "holds finished results" in finished.output
-    both = runner.invoke(app, [*_args(model_file, data, out), "--resume", str(tmp_path / "x")])
+    both = runner.invoke(app, [*slow_args(model_file, data, out), "--resume", str(tmp_path / "x")])
     assert both.exit_code == 2 and "leave out --out" in both.output
 
 
