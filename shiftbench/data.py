@@ -487,10 +487,10 @@ def load_canvas(
     from torchvision.transforms import InterpolationMode
 
     inner = canvas_size - sum(border)
-    with open_image(path) as image:
+    with open_image(path) as image:  # PIL's pixel-limit check runs on the crop too
         rgb = to_rgb(image)
-    rgb = F.resize(rgb, [resize or inner], interpolation=InterpolationMode(interpolation))
-    rgb = F.center_crop(rgb, [inner, inner])
+        rgb = F.resize(rgb, [resize or inner], interpolation=InterpolationMode(interpolation))
+        rgb = F.center_crop(rgb, [inner, inner])
     return frame(F.pil_to_tensor(rgb), border)
 
 

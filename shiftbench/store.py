@@ -86,23 +86,33 @@ def _remove_empty(out: Path, created: Path | None) -> None:
 
 
 @contextmanager
-def run_output_dir(out: Path, resume: bool = False) -> Iterator[None]:
-    """The output folder of a run: checked writable before any work starts. If the run fails
-    or is interrupted, the checkpoint it started is removed when it holds no finished chunk
-    (a resumed run's, there before it, is left), then the folders this run created if they
-    are empty: the folder is as it was, unless finished chunks are kept for `--resume`,
-    which an interruption's message then says."""
+def claimed_dir(out: Path) -> Iterator[None]:
+    """`out`, checked writable before any work starts; if the work fails or is interrupted,
+    the folders this created are removed again while they are empty."""
     created = prepare_output_dir(out)
     try:
         yield
-    except BaseException as exc:
-        kept = interrupted(out)
-        if not kept and not resume:
-            discard(out)
+    except BaseException:
         _remove_empty(out, created)
-        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
-            raise Interrupted(_interrupted_line(out, kept)) from None
         raise
+
+
+@contextmanager
+def run_output_dir(out: Path, resume: bool = False) -> Iterator[None]:
+    """The output folder of an evaluation (`claimed_dir`). If the run fails or is
+    interrupted, the checkpoint it started is removed when it holds no finished chunk (a
+    resumed run's, there before it, is left): the folder is as it was, unless finished
+    chunks are kept for `--resume`, which an interruption's message then says."""
+    with claimed_dir(out):
+        try:
+            yield
+        except BaseException as exc:
+            kept = interrupted(out)
+            if not kept and not resume:
+                discard(out)
+            if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+                raise Interrupted(_interrupted_line(out, kept)) from None
+            raise
 
 
 def _interrupted_line(out: Path, kept: int | None) -> str:

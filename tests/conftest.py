@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
+import torch
 
 from .helpers import SLOW_MODEL_FILE, write_folder
 
@@ -21,3 +23,19 @@ def model_file(tmp_path: Path) -> str:
     path = tmp_path / "arch.py"
     path.write_text(SLOW_MODEL_FILE)
     return f"{path}:build"
+
+
+@pytest.fixture
+def no_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No cached pretrained weights, and every download or connection fails the test."""
+    import huggingface_hub
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("tests must not touch the network")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)

@@ -219,3 +219,16 @@ def _stop_after_two_chunks():
         return original(*args, **kwargs)
 
     return write_tensors
+
+
+def test_disk_full_while_convert_saves(tmp_path: Path, monkeypatch) -> None:
+    import shiftbench.api
+
+    monkeypatch.setattr(shiftbench.api, "write_tensors", _disk_full)
+    out = tmp_path / "models" / "aa3.safetensors"
+    args = ["convert", "test_resnet", "--no-pretrained", "--num-classes", "3", "--img-size", "64",
+            "--antialias", "3", "--out", str(out)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    _one_error_line(result, f"cannot write {out}: No space left on device")
+    assert not (tmp_path / "models").exists()  # no partial file, no folder it made

@@ -122,21 +122,6 @@ def test_torchvision_preprocessing_from_weight_transforms() -> None:
     assert model.num_classes == 5 and model.pretrained is None
 
 
-@pytest.fixture
-def no_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import huggingface_hub
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
-
-    def no_network(*args, **kwargs):
-        raise AssertionError("tests must not touch the network")
-
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    monkeypatch.setattr(socket, "create_connection", no_network)
-
-
 @pytest.mark.parametrize("name", ["test_resnet", "tv/resnet18"])
 def test_offline_without_cache_fails_fast_with_advice(no_cache, monkeypatch, name: str) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -22,7 +22,7 @@ from ..models import LoadedModel, default_weights_note, load_model
 from ..paired import DEFAULT_RESAMPLES
 from ..report import metrics_table, write_comparison
 from ..report import write_results as write_result_files
-from ..store import default_output_dir, run_output_dir
+from ..store import default_output_dir, holds_results, run_output_dir
 from ..suites import needs_images, parse_suite_names
 from ..variants import (
     VariantSpec,
@@ -85,6 +85,7 @@ from .options import (
     check_preprocessing_read,
     eval_config,
     output_folder,
+    replaced_note,
     triple,
 )
 
@@ -189,6 +190,7 @@ def eval_command(
             markdown_file,
         )  # fmt: skip
         out_dir, resuming = output_folder(out, resume, default_output_dir(model))
+        replacing = holds_results(out_dir) and not resuming
         with run_output_dir(out_dir, resuming):
             torch.manual_seed(seed)  # random-initialised weights repeat with the seed too
             loaded = load_announced(
@@ -209,7 +211,7 @@ def eval_command(
             discard_checkpoint(out_dir)
     stdout.print(metrics_table(result))
     _note_batch_size(config.batch_size, [result])
-    note(f"results written to {out_dir}")
+    note(replaced_note(out_dir, replacing))
     if gating is not None:
         with user_errors():
             code = gate(load_results(out_dir), gating)
@@ -405,6 +407,7 @@ def compare_command(
             config.suites, data, imagenet_c is not None, interpolation, mean, std
         )
         out_dir, resuming = output_folder(out, resume, default_output_dir("compare"))
+        replacing = holds_results(out_dir) and not resuming
         with run_output_dir(out_dir, resuming):
             loaded = []
             for spec in specs:
@@ -426,4 +429,5 @@ def compare_command(
             discard_checkpoint(out_dir)
     stdout.print(paired_table(variants, differences))
     _note_batch_size(config.batch_size, results)
-    note(f"results written to {out_dir} (one folder per variant, report.md, comparison.csv)")
+    contents = " (one folder per variant, report.md, comparison.csv)"
+    note(replaced_note(out_dir, replacing, contents))

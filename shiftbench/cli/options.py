@@ -10,7 +10,6 @@ import typer
 
 from ..checkpoint import PARTIAL, interrupted
 from ..config import MAX_SEED, EvalConfig
-from ..console import note
 from ..corruptions import parse_corruptions, parse_severities
 from ..data import read_image_list
 from ..errors import ShiftbenchError
@@ -256,8 +255,16 @@ def parse_batch_size(text: str) -> int | str:
         raise ShiftbenchError(f"--batch-size takes a number or auto, got '{text}'") from None
 
 
+def replaced_note(folder: Path, replacing: bool, contents: str = "") -> str:
+    """The last line of a run: where its results are (and what the folder holds), and that
+    they replaced earlier ones."""
+    earlier = "; they replace the results of an earlier run there" if replacing else ""
+    return f"results written to {folder}{contents}{earlier}"
+
+
 def output_folder(out: Path | None, resume: Path | None, default: Path) -> tuple[Path, bool]:
-    """Where results go and whether to resume: --resume DIR, else --out, else `default`."""
+    """Where results go and whether to resume: --resume DIR, else --out, else `default`.
+    (Into a folder with earlier results, `replaced_note` says so once the new ones are in.)"""
     if resume is not None:
         if out is not None and out.resolve() != resume.resolve():
             raise ShiftbenchError("--resume DIR is the output folder: leave out --out")
@@ -271,8 +278,6 @@ def output_folder(out: Path | None, resume: Path | None, default: Path) -> tuple
             f"{folder} holds an interrupted run ({chunks} chunks finished): continue it with "
             f"--resume {folder}, or remove {folder / PARTIAL} to start again"
         )
-    if holds_results(folder):
-        note(f"{folder} holds results of an earlier run: this run replaces them")
     return folder, False
 
 

@@ -18,6 +18,7 @@ from ..corruptions import DESCRIPTIONS, GROUPS
 from ..errors import ShiftbenchError
 from ..paired import paired_differences
 from ..report import comparison_table, load_variants, render_report, saved_resamples
+from ..store import claimed_dir
 from ..synthetic import generate_images
 from ..variants import antialias_spec
 from .app import app, user_errors
@@ -67,11 +68,12 @@ def convert_command(
             raise ShiftbenchError("convert needs --antialias 1..7 or aps")
         if out.suffix != ".safetensors":
             raise ShiftbenchError(f"--out must end in .safetensors, got {out}")
-        loaded = load_announced(
-            model, pretrained=pretrained, weights=weights, model_file=model_file,
-            num_classes=num_classes, img_size=img_size, antialias=spec,
-        )  # fmt: skip
-        save_converted(loaded, out)
+        with claimed_dir(out.parent):  # writable before the model is built
+            loaded = load_announced(
+                model, pretrained=pretrained, weights=weights, model_file=model_file,
+                num_classes=num_classes, img_size=img_size, antialias=spec,
+            )  # fmt: skip
+            save_converted(loaded, out)
     again = ["shiftbench", "eval", model]
     if model_file is not None:
         again += ["--model-file", model_file]
