@@ -39,3 +39,13 @@ def no_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_results_in_the_checkout():
+    """A test that runs a command without --out must leave no results/ in the checkout
+    (a failed run removes the folders it made)."""
+    results = Path(__file__).resolve().parent.parent / "results"
+    there = results.exists()
+    yield
+    assert there or not results.exists(), f"the tests left {results} behind"
