@@ -95,10 +95,33 @@ def paired_table(variants: list[dict], differences: list[Difference]) -> Table:
     return table
 
 
+def headline_rows(
+    variants: list[dict], differences: list[Difference], keys: list[str]
+) -> list[tuple[str, str, list[tuple[str, Difference | None]]]]:
+    """For each of `keys` the first variant has: the metric, its direction, and each
+    variant's formatted value with its difference to the first (None for the first, and
+    where no paired difference exists, as for the filters suite)."""
+    found = {(d.variant, d.key): d for d in differences}
+    by_key = [{m["key"]: m for m in v["metrics"]} for v in variants]
+    rows = []
+    for key in keys:
+        values = [metrics.get(key) for metrics in by_key]
+        if values[0] is None:
+            continue
+        cells = [
+            (
+                format_value(metric["value"]) if metric is not None else "",
+                found.get((v["label"], key)) if position else None,
+            )
+            for position, (v, metric) in enumerate(zip(variants, values, strict=True))
+        ]
+        rows.append((key, "higher" if values[0]["higher_is_better"] else "lower", cells))
+    return rows
+
+
 def headline_table(variants: list[dict], differences: list[Difference], keys: list[str]) -> Table:
     """A narrow table of chosen metrics: each variant's value and its difference to the
     first, starred when significant (intervals and p-values: the full table, report.md)."""
-    found = {(d.variant, d.key): d for d in differences}
     table = Table(
         title="differences to the first variant",
         title_justify="left",
@@ -108,23 +131,31 @@ def headline_table(variants: list[dict], differences: list[Difference], keys: li
     table.add_column("better")
     for v in variants:
         table.add_column(escape(v["label"]), justify="right", no_wrap=True)
-    by_key = [{m["key"]: m for m in v["metrics"]} for v in variants]
-    for key in keys:
-        values = [metrics.get(key) for metrics in by_key]
-        if values[0] is None:
-            continue
-        row = [key, "higher" if values[0]["higher_is_better"] else "lower"]
-        row.append(format_value(values[0]["value"]))
-        for v, metric in zip(variants[1:], values[1:], strict=True):
-            d = found.get((v["label"], key))
-            cell = format_value(metric["value"]) if metric is not None else ""
+    for key, better, cells in headline_rows(variants, differences, keys):
+        row = [key, better]
+        for value, d in cells:
             if d is not None:
                 colour = {"better": "green", "worse": "red"}.get(d.verdict, "dim")
                 star = "*" if d.significant else " "
-                cell += f" [{colour}]{format_value(d.difference, True)}{star}[/{colour}]"
-            row.append(cell)
+                value += f" [{colour}]{format_value(d.difference, True)}{star}[/{colour}]"
+            row.append(value)
         table.add_row(*row)
     return table
+
+
+def headline_markdown(
+    variants: list[dict], differences: list[Difference], keys: list[str]
+) -> list[str]:
+    """`headline_table` as markdown lines, differences in brackets: `95.75 (+4.00*)`."""
+    lines = ["| metric | better | " + " | ".join(v["label"] for v in variants) + " |"]
+    lines.append("|---|---|" + "---:|" * len(variants))
+    for key, better, cells in headline_rows(variants, differences, keys):
+        shown = []
+        for value, d in cells:
+            star = "*" if d is not None and d.significant else ""
+            shown.append(value + (f" ({format_value(d.difference, True)}{star})" if d else ""))
+        lines.append(f"| {key} | {better} | " + " | ".join(shown) + " |")
+    return lines
 
 
 def paired_markdown(

@@ -10,7 +10,8 @@
    suite, and the paired report is written.
 
 The generated images and the trained models are cached under `$XDG_CACHE_HOME/shiftbench`
-(default `~/.cache/shiftbench`), keyed by every setting, so a second run only evaluates.
+(default `~/.cache/shiftbench`), keyed by every setting and by the code that makes them, so a
+second run only evaluates, and a run after that code changed trains again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,8 +40,52 @@ from .synthetic import generate_images
 from .train import TrainConfig, load_images, save_twins, train_twins
 from .variants import load_variant, read_models_toml
 
-# Bumped whenever generated images or training change, so old caches are not reused.
-CACHE_FORMAT = 1
+# Bumped when the cache's layout changes. Changes to the code that generates the images or
+# trains the models need no bump: the key holds a digest of that code (`TRAINING_CODE`).
+CACHE_FORMAT = 2
+# The modules whose code decides the generated images and the trained weights.
+TRAINING_CODE = ("synthetic.py", "train.py", "nets.py", "data.py", "antialias", "demo.py")
+# Float arithmetic on the CPU splits its sums by thread: the demo runs on this many threads
+# whatever the machine's cores, so its figures repeat on any machine of the same CPU kind.
+THREADS = 2
+# The metrics the demo prints and docs/experiments.md shows.
+HEADLINES = [
+    "clean.top1",
+    "consistency.consistency",
+    "diagonal.top1",
+    "diagonal.flip_rate",
+    "diagonal.prob_true_spread",
+    "circular.consistency",
+    "translation.worst_top1",
+    "filters.tv",
+]
+# Modules that only present, store or gate numbers, or serve suites the demo does not run:
+# every other module of the package can change the demo's figures (`figures_digest`).
+PRESENTATION = (
+    "cli", "console.py", "plots.py", "store.py", "check.py", "entry.py", "__main__.py",
+    "downloads.py", "imagenet_c.py", "corruptions",
+)  # fmt: skip
+PACKAGE = Path(__file__).resolve().parent
+
+
+def code_digest(parts: Iterable[str]) -> str:
+    """SHA-256 of the source of the package's modules and folders named in `parts`."""
+    digest = hashlib.sha256()
+    for part in sorted(parts):
+        path = PACKAGE / part
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.relative_to(PACKAGE).as_posix().encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def figures_digest() -> str:
+    """The digest of every module that can change the demo's figures: the one recorded
+    with the figures in docs/measurements/demo.json, so a test can tell they are stale."""
+    parts = [
+        p.name for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()
+    ]
+    return code_digest(p for p in parts if p not in PRESENTATION)
 
 
 @dataclass(frozen=True)
@@ -86,8 +131,18 @@ class DemoConfig:
         )
 
     def key(self) -> str:
-        """The cache key: a hash of every setting and the cache format."""
-        text = json.dumps({**asdict(self), "format": CACHE_FORMAT}, sort_keys=True)
+        """The cache key: a hash of every setting, the cache format, the code that generates
+        and trains, torch's version and the thread count."""
+        text = json.dumps(
+            {
+                **asdict(self),
+                "format": CACHE_FORMAT,
+                "code": code_digest(TRAINING_CODE),
+                "torch": torch.__version__,
+                "threads": THREADS,
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -120,8 +175,19 @@ def _cached(target: Path, make: Callable[[Path], None]) -> bool:
 def run_demo(
     config: DemoConfig, out: str | Path, device: str = "auto", verbose: bool = True
 ) -> tuple[list[dict], list[Difference]]:
-    """Generate, train (or take from the cache), compare and write the report to `out`;
-    the saved variants and their differences to the baseline."""
+    """Generate, train (or take from the cache), compare and write the report to `out`, on
+    `THREADS` CPU threads; the saved variants and their differences to the baseline."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        return _run_demo(config, out, device, verbose)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_demo(
+    config: DemoConfig, out: str | Path, device: str, verbose: bool
+) -> tuple[list[dict], list[Difference]]:
     cache = cache_root() / "demo" / config.key()
     built = _cached(cache / "images", lambda folder: _generate(config, folder))
     if verbose:

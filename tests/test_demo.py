@@ -164,3 +164,26 @@ def test_cifar10_layout_becomes_images_and_an_eval_folder(tmp_path: Path, monkey
     assert len(exported) == 12 and exported[0].parent.name == "00_airplane"
     with Image.open(out / "test-images" / "03_cat" / "00000.png") as image:
         assert np.array_equal(np.asarray(image), pixels[3].permute(1, 2, 0).numpy())
+
+
+def test_the_cache_key_follows_the_code_that_trains_and_torch(monkeypatch) -> None:
+    """A cache made by other training code or another torch is not reused."""
+    key = DemoConfig().key()
+    assert demo.code_digest(demo.TRAINING_CODE) != demo.code_digest(["engine.py"])
+    monkeypatch.setattr(demo, "code_digest", lambda parts: "other code")
+    assert DemoConfig().key() != key
+    monkeypatch.undo()
+    monkeypatch.setattr(demo.torch, "__version__", "0.0")
+    assert DemoConfig().key() != key
+
+
+def test_the_demo_runs_on_its_threads_and_gives_them_back(tmp_path: Path, monkeypatch) -> None:
+    seen = []
+    monkeypatch.setattr(demo, "_run_demo", lambda *a: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(demo.THREADS + 1)
+    try:
+        run_demo(DemoConfig(), tmp_path, "cpu", False)
+        assert seen == [demo.THREADS] and torch.get_num_threads() == demo.THREADS + 1
+    finally:
+        torch.set_num_threads(before)

@@ -146,3 +146,23 @@ def test_the_ci_page_runs_as_written(tmp_path: Path, monkeypatch) -> None:
             assert "shiftbench check" in result.stdout
         if result.exit_code == 1:
             assert "regression:" in result.stderr
+
+
+def test_the_demo_figures_are_those_of_the_current_code() -> None:
+    """README.md and docs/experiments.md show the figures benchmarks/demo_figures.py measured
+    (docs/measurements/demo.json), and no code behind those figures changed since."""
+    import json
+    import sys
+
+    from shiftbench.demo import figures_digest
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import demo_figures
+
+    measured = json.loads(demo_figures.MEASURED.read_text())
+    for path, text in demo_figures.documents(measured).items():
+        assert path.read_text() == text, f"{path.name} does not show docs/measurements/demo.json"
+    assert measured["figures_digest"] == figures_digest(), (
+        "the code behind the demo's figures changed since they were measured: run "
+        "python benchmarks/demo_figures.py and commit what it writes"
+    )

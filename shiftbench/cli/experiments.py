@@ -10,7 +10,7 @@ import typer
 
 from ..comparison import headline_table
 from ..console import note, stdout, training_bar
-from ..demo import DemoConfig, cache_root, run_demo
+from ..demo import HEADLINES, DemoConfig, cache_root, run_demo
 from ..engine import resolve_device
 from ..errors import ShiftbenchError
 from ..nets import NETS
@@ -18,17 +18,6 @@ from ..store import default_output_dir, run_output_dir
 from ..train import TrainConfig, cifar10, export_folder, folder_images, save_twins, train_twins
 from .app import app, user_errors
 from .options import Device, Seed
-
-DEMO_HEADLINES = [
-    "clean.top1",
-    "consistency.consistency",
-    "diagonal.top1",
-    "diagonal.flip_rate",
-    "diagonal.prob_true_spread",
-    "circular.consistency",
-    "translation.worst_top1",
-    "filters.tv",
-]
 
 
 def _sizes(text: str, option: str, allow_zero: bool) -> tuple[int, ...]:
@@ -70,7 +59,7 @@ def demo_command(
         )
         with run_output_dir(out):
             variants, differences = run_demo(config, out, device)
-    stdout.print(headline_table(variants, differences, DEMO_HEADLINES))
+    stdout.print(headline_table(variants, differences, HEADLINES))
     note(
         f"synthetic data (shiftbench.synthetic), not ImageNet; cache: {cache_root()}; "
         f"report: {out / 'report.md'}; {time.perf_counter() - started:.0f} s"
