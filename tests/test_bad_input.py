@@ -474,3 +474,34 @@ def test_an_image_over_pils_pixel_limit_first_in_the_listing(tmp_path: Path, mon
     assert [s["path"] for s in saved["data"]["skipped"]] == ["class_0/aaa_huge.png"]
     assert "decompression bomb" in saved["data"]["skipped"][0]["reason"]
     assert not (out / ".partial").exists()
+
+
+@pytest.mark.parametrize("command", ["eval", "check"])
+def test_an_unexpected_error_is_one_line_and_exit_2_never_1(
+    command: str, earlier: Path, tmp_path: Path, monkeypatch, shiftbench
+) -> None:
+    """A bug must not read as check's 'regression' (exit 1) in CI, nor print a traceback
+    unless asked to (SHIFTBENCH_TRACEBACK=1)."""
+    from shiftbench.cli import evaluate as eval_command_module
+    from shiftbench.cli import tools as tool_commands_module
+
+    def broken(*args, **kwargs):
+        raise TypeError("'NoneType' object is not subscriptable")
+
+    if command == "eval":
+        monkeypatch.setattr(eval_command_module, "evaluate", broken)
+        args = ["eval", *TINY_RESNET, "--data", str(write_folder(tmp_path / "d")),
+                "--out", str(tmp_path / "out")]  # fmt: skip
+    else:
+        monkeypatch.setattr(tool_commands_module, "gate", broken)
+        args = ["check", str(earlier), "--baseline", str(earlier), "--max-drop", "clean=1"]
+    result = shiftbench(args)
+    assert_one_error_line(
+        result, "internal error, a bug in shiftbench: TypeError: 'NoneType' object is not "
+        "subscriptable (set SHIFTBENCH_TRACEBACK=1 to see where; please report it"
+    )  # fmt: skip
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setenv("SHIFTBENCH_TRACEBACK", "1")
+    monkeypatch.setattr(sys, "argv", ["shiftbench", *args])
+    with pytest.raises(TypeError, match="not subscriptable"):
+        run()
