@@ -11,6 +11,8 @@ start do not wait for torch and timm before they are needed.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
@@ -74,6 +76,20 @@ if TYPE_CHECKING:
     from .models import LoadedModel, Preprocess, load_model, load_weights, wrap_module
     from .report import write_comparison, write_results
     from .results import EvalResult
+
+
+class _Package(types.ModuleType):
+    """The package's module type. Importing the subpackage `shiftbench.antialias` sets the
+    package's attribute of that name to the subpackage; `shiftbench.antialias` stays the
+    conversion function the package exports, as it was when the names were imported eagerly."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "antialias" and isinstance(value, types.ModuleType):
+            value = value.antialias
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> object:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from contextlib import nullcontext, suppress
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -440,12 +439,8 @@ def save_converted(model: LoadedModel, out: str | Path) -> None:
         "shiftbench": __version__,
         "model": json.dumps(model.describe()),
     }
-    partial = out.with_name(f".{out.name}.partial")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        write_tensors(state, partial, metadata=metadata)
-        os.replace(partial, out)
+        write_tensors(state, out, metadata=metadata)
     except OSError as exc:
-        with suppress(OSError):
-            partial.unlink(missing_ok=True)
         raise WriteError(f"cannot write {out}: {exc.strerror or exc}") from None

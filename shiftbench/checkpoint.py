@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 from collections.abc import Iterable
-from contextlib import suppress
 from pathlib import Path
 
 import torch
@@ -113,13 +112,9 @@ class Checkpoint:
             for lane, lane_records in enumerate(records)
             for key, value in lane_records.items()
         }
-        partial = self.folder / f".chunk-{number:06d}.tmp"
         try:
-            write_tensors(tensors, partial, metadata={"skipped": json.dumps(skipped)})
-            os.replace(partial, self._chunk(number))
+            write_tensors(tensors, self._chunk(number), metadata={"skipped": json.dumps(skipped)})
         except OSError as exc:
-            with suppress(OSError):
-                partial.unlink(missing_ok=True)
             raise WriteError(
                 f"cannot write the checkpoint {self._chunk(number)}: {exc.strerror or exc}; "
                 f"the chunks finished before it stay, and --resume {self.folder.parent} "

@@ -10,6 +10,8 @@ be parsed is a ValueError naming it.
 from __future__ import annotations
 
 import json
+import os
+from contextlib import suppress
 from pathlib import Path
 
 import torch
@@ -22,11 +24,19 @@ def write_tensors(
     tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None
 ) -> None:
     """Write `tensors` (contiguous, on the CPU) and `metadata` as a safetensors file at
-    `path`; OSError when it cannot be written. Callers write to a temporary name and rename
-    it into place, so a failed write leaves no half file under the final name."""
+    `path`, whole or not at all: into a hidden file beside it, then renamed into place.
+    OSError when it cannot be written, with the hidden file removed."""
+    path = Path(path)
     data = _save(tensors, metadata=metadata)
-    with open(path, "wb") as handle:
-        handle.write(data)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with open(partial, "wb") as handle:
+            handle.write(data)
+        os.replace(partial, path)
+    except OSError:
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise
 
 
 def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

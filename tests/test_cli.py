@@ -203,3 +203,20 @@ def test_version() -> None:
 
     shown = runner.invoke(app, ["--version"])
     assert shown.exit_code == 0 and shown.output == f"shiftbench {__version__}\n"
+
+
+def test_the_package_imports_its_names_when_first_used() -> None:
+    """`import shiftbench` does not import torch (the command's start catches Ctrl-C while
+    torch loads); every public name resolves, and `shiftbench.antialias` is the conversion
+    function even after its subpackage has been imported."""
+    probe = (
+        "import sys, shiftbench\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "import shiftbench.antialias.blurpool\n"
+        "from shiftbench import antialias\n"
+        "assert callable(antialias) and shiftbench.antialias is antialias\n"
+        "assert sorted(shiftbench.__all__) == sorted([*shiftbench._WHERE, '__version__'])\n"
+        "assert all(getattr(shiftbench, name) is not None for name in shiftbench.__all__)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr

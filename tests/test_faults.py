@@ -96,9 +96,7 @@ def test_disk_full_midway_keeps_the_finished_chunks(
         "chunk-000000.safetensors", "chunk-000001.safetensors", "run.json",
     ]  # fmt: skip
     monkeypatch.undo()
-    resumed = runner.invoke(app, [*slow_args(model_file, data, out, *CHUNKS), "--resume", str(out)])
-    assert resumed.exit_code == 0, resumed.output
-    _same_results(reference, out)
+    _resume(model_file, data, out, reference)
 
 
 def test_disk_full_at_the_final_write_keeps_the_earlier_results(
@@ -114,6 +112,14 @@ def test_disk_full_at_the_final_write_keeps_the_earlier_results(
     assert full.exit_code == 2
     _one_error_line(full, f"cannot write the results to {reference}: No space left on device")
     assert {p.name: p.read_bytes() for p in reference.iterdir() if p.is_file()} == before
+
+
+def _resume(model_file: str, data: Path, out: Path, reference: Path):
+    """`--resume OUT` in this process: it must give the results of the uninterrupted run."""
+    resumed = runner.invoke(app, [*slow_args(model_file, data, out, *CHUNKS), "--resume", str(out)])
+    assert resumed.exit_code == 0, resumed.output
+    _same_results(reference, out)
+    return resumed
 
 
 def _launch(model_file: str, data: Path, out: Path, **env: str) -> subprocess.Popen:
@@ -169,9 +175,7 @@ def test_ctrl_c_midway_then_resume(straight, tmp_path: Path, model_file: str) ->
         f"--resume {out} continues from them"
     )
     assert not (out / "results.json").exists()
-    resumed = runner.invoke(app, [*slow_args(model_file, data, out, *CHUNKS), "--resume", str(out)])
-    assert resumed.exit_code == 0, resumed.output
-    _same_results(reference, out)
+    _resume(model_file, data, out, reference)
 
 
 def test_a_run_killed_before_its_first_chunk_blocks_nothing(
@@ -179,8 +183,8 @@ def test_a_run_killed_before_its_first_chunk_blocks_nothing(
 ) -> None:
     data, reference = straight
     out = tmp_path / "out"
-    process = _launch(model_file, data, out, SLOW_FORWARD="30")
-    _wait_for((out / PARTIAL / "run.json").is_file, process)
+    process = _launch(model_file, data, out, SLOW_FORWARD="3")  # the probe's forward too
+    _wait_for((out / PARTIAL / "run.json").is_file, process)  # the first chunk: 3 s more
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not list((out / PARTIAL).glob("chunk-*"))
@@ -200,12 +204,10 @@ def test_a_corrupt_chunk_is_evaluated_again_on_resume(
     monkeypatch.undo()
     chunk = out / PARTIAL / "chunk-000001.safetensors"
     chunk.write_bytes(chunk.read_bytes()[:-5])  # a disk fault cut it short
-    resumed = runner.invoke(app, [*slow_args(model_file, data, out, *CHUNKS), "--resume", str(out)])
-    assert resumed.exit_code == 0, resumed.output
+    resumed = _resume(model_file, data, out, reference)
     assert f"warning: --resume: {chunk} is unreadable (" in resumed.stderr
     assert "its images are evaluated again" in resumed.stderr
     assert "resuming: 1 finished chunks of 3 images read back" in resumed.stderr
-    _same_results(reference, out)
 
 
 def _stop_after_two_chunks():
