@@ -142,6 +142,30 @@ def run_config(config: EvalConfig, data: object, input_size: int) -> EvalConfig:
     return config
 
 
+def geometry_record(geometry: Geometry) -> dict:
+    """The canvas geometry as results.json records it."""
+    return {
+        "input_size": geometry.size,
+        "max_shift": geometry.max_shift,
+        "canvas": geometry.canvas,
+        "centre_offset": geometry.centre,
+    }
+
+
+def planned_record(model: LoadedModel, images: ImageSet, config: EvalConfig) -> dict:
+    """What results.json will hold of a run's settings, model and data before the run is
+    made (not its suites' resolved settings nor its numbers): for `check.mismatches` with a
+    baseline, so that a run that would not compare is refused before it evaluates."""
+    config = run_config(config, images, model.preprocess.input_size)
+    geometry = Geometry(model.preprocess.input_size, config.max_shift)
+    planned = {
+        "config": config.to_dict(),
+        "model": model.describe(),
+        "data": {**images.describe(), "geometry": geometry_record(geometry)},
+    }
+    return json.loads(json.dumps(planned))  # tuples as results.json has them
+
+
 def _image_pass(
     models: list[LoadedModel],
     data: str | Path | ImageSet,
@@ -388,12 +412,7 @@ def _result(
         data = {
             **gathered.images.describe(),
             "images_evaluated": len(images),
-            "geometry": {
-                "input_size": geometry.size,
-                "max_shift": geometry.max_shift,
-                "canvas": geometry.canvas,
-                "centre_offset": geometry.centre,
-            },
+            "geometry": geometry_record(geometry),
         }
         skipped = gathered.images.skipped + gathered.skipped
         cost = gathered.costs[lane]

@@ -162,7 +162,13 @@ def mismatches(current: dict, baseline: dict) -> list[str]:
     digests = [r["data"].get("images_sha256") for r in (baseline, current)]
     # the same images, however chosen (a --limit above the count, a list naming them all)
     same_images = None not in digests and digests[0] == digests[1]
-    found = _config_differences(current["config"], baseline["config"], same_images)
+    found = []
+    # a setting missing from a result written before it existed had its default behaviour
+    default = EvalConfig().to_dict()
+    for key in COMPARED_CONFIG:
+        a, b = (r["config"].get(key, default[key]) for r in (current, baseline))
+        if a != b and not (key == "limit" and same_images):
+            found.append(f"config.{key}: {b} -> {a}")
     for key in ("images_found", "images_selected", "classes", "label_map", "geometry"):
         a, b = current["data"].get(key), baseline["data"].get(key)
         if a != b:
@@ -172,7 +178,11 @@ def mismatches(current: dict, baseline: dict) -> list[str]:
     lists = [(r["data"].get("image_list") or {}).get("sha256") for r in (baseline, current)]
     if lists[0] != lists[1] and not same_images:
         found.append(f"data.image_list: {lists[0] or 'none'} -> {lists[1] or 'none'}")
-    found += _preprocess_differences(current["model"], baseline["model"])
+    for key in ("input_size", "interpolation", "mean", "std"):
+        a = current["model"]["preprocess"].get(key)
+        b = baseline["model"]["preprocess"].get(key)
+        if a != b:
+            found.append(f"model.preprocess.{key}: {b} -> {a}")
     if current.get("suites") != baseline.get("suites"):
         common = set(current.get("suites", {})) & set(baseline.get("suites", {}))
         found += [
@@ -180,36 +190,6 @@ def mismatches(current: dict, baseline: dict) -> list[str]:
             for name in sorted(common)
             if current["suites"][name] != baseline["suites"][name]
         ]
-    return found
-
-
-def planned_mismatches(config: dict, model: dict, baseline: dict) -> list[str]:
-    """What already differs from `baseline` before a run is made, from its settings
-    (`EvalConfig.to_dict()`, but the limit, which may select the same images) and its model
-    (`LoadedModel.describe()`): found before hours of evaluation, not after. The data are
-    compared once the run has listed them (`mismatches`)."""
-    config, model = json.loads(json.dumps([config, model]))  # tuples as results.json has them
-    found = _config_differences(config, baseline["config"], limit_may_differ=True)
-    return found + _preprocess_differences(model, baseline["model"])
-
-
-def _config_differences(current: dict, baseline: dict, limit_may_differ: bool) -> list[str]:
-    # a setting missing from a result written before it existed had its default behaviour
-    default = EvalConfig().to_dict()
-    found = []
-    for key in COMPARED_CONFIG:
-        a, b = (config.get(key, default[key]) for config in (current, baseline))
-        if a != b and not (key == "limit" and limit_may_differ):
-            found.append(f"config.{key}: {b} -> {a}")
-    return found
-
-
-def _preprocess_differences(current: dict, baseline: dict) -> list[str]:
-    found = []
-    for key in ("input_size", "interpolation", "mean", "std"):
-        a, b = current["preprocess"].get(key), baseline["preprocess"].get(key)
-        if a != b:
-            found.append(f"model.preprocess.{key}: {b} -> {a}")
     return found
 
 

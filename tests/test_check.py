@@ -189,6 +189,11 @@ def test_eval_gates_itself(baseline: Path, tmp_path: Path) -> None:
             ["--baseline", "{base}", "--img-size", "40", "--max-drop", "clean=1"],
             "model.preprocess.input_size: 32 -> 40",
         ),
+        # and so are the images, listed before the run when there is a baseline
+        (
+            ["--baseline", "{base}", "--limit", "5", "--max-drop", "clean=1"],
+            "(config.limit: None -> 5; data.images_selected: 12 -> 5; data.images_sha256",
+        ),
     ],
 )
 def test_eval_refuses_gates_it_cannot_apply_before_evaluating(

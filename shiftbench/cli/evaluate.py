@@ -8,14 +8,14 @@ from typing import Annotated
 import torch
 import typer
 
-from ..api import evaluate, evaluate_many, run_config
+from ..api import evaluate, evaluate_many, planned_record
 from ..check import load_results
 from ..checkpoint import discard as discard_checkpoint
 from ..comparison import paired_table
 from ..config import DEFAULT_WORKERS, EvalConfig
 from ..console import count_bar, note, stdout, warn
 from ..corruptions import ReleasedSet
-from ..data import check_data_root
+from ..data import ImageSet, check_data_root, scan_image_folder, selected_images
 from ..errors import ShiftbenchError
 from ..imagenet_c import released_for
 from ..models import LoadedModel, default_weights_note, load_model
@@ -199,9 +199,9 @@ def eval_command(
                 mean=triple(mean, "--mean"), std=triple(std, "--std"), antialias=spec,
             )  # fmt: skip
             images = _released(imagenet_c, data, loaded, config) if imagenet_c else source
-            if gating is not None:
-                size = loaded.preprocess.input_size
-                gating.check_planned(run_config(config, images, size), loaded)
+            if gating is not None and gating.compares_before() and images is not None:
+                images = _listed(images, loaded, config)
+                gating.check_planned(planned_record(loaded, images, config))
             result = evaluate(
                 loaded, images, config, verbose=True, checkpoint=out_dir, resume=resuming
             )
@@ -282,6 +282,13 @@ def _check_sources(
     if data is None:
         raise ShiftbenchError("--data is required (an image folder, one sub-folder per class)")
     return check_data_root(data)
+
+
+def _listed(images: Path | ImageSet, model: LoadedModel, config: EvalConfig) -> ImageSet:
+    """The images a run evaluates, listed now (evaluate lists a folder itself otherwise)."""
+    if isinstance(images, ImageSet):
+        return images
+    return scan_image_folder(images, model.num_classes, config.limit, selected_images(config))
 
 
 def _released(

@@ -16,15 +16,13 @@ from ..check import (
     config_gates,
     load_results,
     markdown,
+    mismatches,
     parse_gates,
-    planned_mismatches,
     refuse_mismatches,
     rows,
 )
-from ..config import EvalConfig
 from ..console import stderr, stdout
 from ..errors import ShiftbenchError
-from ..models import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -40,12 +38,15 @@ class Gating:
         """The suites whose metrics the gates read."""
         return {g.metric.split(".")[0] for g in self.gates}
 
-    def check_planned(self, config: EvalConfig, model: LoadedModel) -> None:
-        """Refuse, before the run, a baseline whose settings or preprocessing differ from
-        the run's (unless mismatches are allowed); its data are compared after the run."""
+    def compares_before(self) -> bool:
+        """Whether the run must be compared with the baseline before it is made."""
+        return self.baseline is not None and not self.allow_mismatch
+
+    def check_planned(self, planned: dict) -> None:
+        """Refuse, before the run, a baseline whose settings, model preprocessing or data
+        differ from the run's (`api.planned_record`), unless mismatches are allowed."""
         if self.baseline is not None and not self.allow_mismatch:
-            planned = planned_mismatches(config.to_dict(), model.describe(), self.baseline)
-            refuse_mismatches(planned)
+            refuse_mismatches(mismatches(planned, self.baseline))
 
 
 def read_gating(
