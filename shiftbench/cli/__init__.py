@@ -10,7 +10,7 @@ import typer
 from ..console import error, interrupted, stderr
 from ..distributed import shutdown
 from . import evaluate, experiments, gates, tools  # noqa: F401  (each registers commands)
-from .app import INTERRUPTED, app
+from .app import INTERRUPTED, NOTHING_WRITTEN, app
 
 __all__ = ["app", "run"]
 
@@ -24,7 +24,7 @@ def run() -> None:
     try:
         code = app(standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):
-        interrupted("interrupted: nothing was written")
+        interrupted(NOTHING_WRITTEN)
         code = INTERRUPTED
     except Exception as exc:
         # click's usage errors (vendored by recent typer) carry their message and exit code

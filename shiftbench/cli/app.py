@@ -41,6 +41,7 @@ def options(
 
 
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT (128 + 2)
+NOTHING_WRITTEN = "interrupted: nothing was written"
 
 
 @contextmanager
@@ -53,7 +54,5 @@ def user_errors() -> Iterator[None]:
         error(str(exc))
         raise typer.Exit(2) from None
     except KeyboardInterrupt as exc:
-        interrupted(
-            str(exc) if isinstance(exc, Interrupted) else "interrupted: nothing was written"
-        )
+        interrupted(str(exc) if isinstance(exc, Interrupted) else NOTHING_WRITTEN)
         raise typer.Exit(INTERRUPTED) from None
