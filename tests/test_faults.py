@@ -77,9 +77,7 @@ def test_disk_full_at_the_start(straight, tmp_path: Path, model_file: str, monke
     _one_error_line(full, f"cannot write {out / PARTIAL}: No space left on device")
     assert not out.exists()  # as before the run
     monkeypatch.undo()
-    again = runner.invoke(app, slow_args(model_file, data, out, *CHUNKS))
-    assert again.exit_code == 0, again.output
-    _same_results(reference, out)
+    _rerun(model_file, data, out, reference)
 
 
 def test_disk_full_midway_keeps_the_finished_chunks(
@@ -114,12 +112,18 @@ def test_disk_full_at_the_final_write_keeps_the_earlier_results(
     assert {p.name: p.read_bytes() for p in reference.iterdir() if p.is_file()} == before
 
 
-def _resume(model_file: str, data: Path, out: Path, reference: Path):
-    """`--resume OUT` in this process: it must give the results of the uninterrupted run."""
-    resumed = runner.invoke(app, [*slow_args(model_file, data, out, *CHUNKS), "--resume", str(out)])
-    assert resumed.exit_code == 0, resumed.output
+def _rerun(model_file: str, data: Path, out: Path, reference: Path, *extra: str):
+    """The run again into `out` in this process (with `extra`, such as --resume OUT): it
+    must give the results of the uninterrupted run."""
+    again = runner.invoke(app, [*slow_args(model_file, data, out, *CHUNKS), *extra])
+    assert again.exit_code == 0, again.output
     _same_results(reference, out)
-    return resumed
+    return again
+
+
+def _resume(model_file: str, data: Path, out: Path, reference: Path):
+    """`--resume OUT`, as `_rerun`."""
+    return _rerun(model_file, data, out, reference, "--resume", str(out))
 
 
 def _launch(model_file: str, data: Path, out: Path, **env: str) -> subprocess.Popen:
@@ -188,9 +192,7 @@ def test_a_run_killed_before_its_first_chunk_blocks_nothing(
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not list((out / PARTIAL).glob("chunk-*"))
-    again = runner.invoke(app, slow_args(model_file, data, out, *CHUNKS))  # no --resume
-    assert again.exit_code == 0, again.output
-    _same_results(reference, out)
+    _rerun(model_file, data, out, reference)  # no --resume
 
 
 def test_a_corrupt_chunk_is_evaluated_again_on_resume(
