@@ -30,7 +30,7 @@ from timing import seconds_per_batch, seconds_per_call
 from shiftbench import load_model
 from shiftbench.antialias import AntialiasSpec, BlurPool
 from shiftbench.config import EvalConfig
-from shiftbench.engine import Forward, resolve_device
+from shiftbench.run.engine import Forward, resolve_device
 
 MODELS = (
     "tv/resnet18,tv/resnet50,tv/mobilenet_v2,tv/densenet121,tv/vgg16_bn,efficientnet_b0,"

@@ -28,7 +28,7 @@ from rich.table import Table
 from timing import seconds_per_call
 
 from shiftbench.antialias import BlurPool
-from shiftbench.engine import resolve_device
+from shiftbench.run.engine import resolve_device
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

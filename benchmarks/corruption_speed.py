@@ -22,7 +22,7 @@ from timing import seconds_per_batch
 
 from shiftbench import EvalConfig, load_model
 from shiftbench.corruptions import ALL, RANDOM, corrupt
-from shiftbench.engine import Forward, resolve_device
+from shiftbench.run.engine import Forward, resolve_device
 
 
 def images_per_second(x: torch.Tensor, name: str, severity: int, steps: int) -> float:

@@ -67,10 +67,10 @@ def measure() -> dict:
     import torch
     import torchvision
 
-    from shiftbench.comparison import headline_markdown
-    from shiftbench.demo import HEADLINES, THREADS, figures_digest
-    from shiftbench.paired import paired_differences
-    from shiftbench.report import load_variants, saved_resamples
+    from shiftbench.experiments.demo import HEADLINES, THREADS, figures_digest
+    from shiftbench.results.comparison import headline_markdown
+    from shiftbench.results.paired import paired_differences
+    from shiftbench.results.report import load_variants, saved_resamples
 
     with tempfile.TemporaryDirectory() as folder:
         cache, out = Path(folder) / "cache", Path(folder) / "out"

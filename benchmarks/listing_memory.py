@@ -23,7 +23,7 @@ import resource
 import time
 from pathlib import Path
 
-from shiftbench.data import ImageItem, ImageItems
+from shiftbench.data.folders import ImageItem, ImageItems
 
 
 def _proc_mb(file: str, field: str) -> float:

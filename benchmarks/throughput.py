@@ -26,7 +26,7 @@ from rich.table import Table
 from timing import seconds_per_batch
 
 from shiftbench import EvalConfig, evaluate, load_model, scan_image_folder
-from shiftbench.engine import Forward, resolve_device
+from shiftbench.run.engine import Forward, resolve_device
 from shiftbench.suites import parse_suite_names
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from shiftbench.engine import Forward
+from shiftbench.run.engine import Forward
 
 
 @torch.inference_mode()

@@ -27,18 +27,18 @@ _WHERE = {
     "EvalConfig": "config",
     "corrupt": "corruptions",
     "released_images": "corruptions",
-    "ImageSet": "data",
-    "scan_image_folder": "data",
+    "ImageSet": "data.folders",
+    "scan_image_folder": "data.folders",
     "ShiftbenchError": "errors",
     "evaluate_imagenet_c": "imagenet_c",
-    "LoadedModel": "models",
-    "Preprocess": "models",
-    "load_model": "models",
-    "load_weights": "models",
-    "wrap_module": "models",
-    "write_comparison": "report",
-    "write_results": "report",
-    "EvalResult": "results",
+    "LoadedModel": "models.loading",
+    "Preprocess": "models.loading",
+    "load_model": "models.loading",
+    "load_weights": "models.loading",
+    "wrap_module": "models.loading",
+    "write_comparison": "results.report",
+    "write_results": "results.report",
+    "EvalResult": "results.result",
 }
 
 __all__ = [
@@ -70,12 +70,12 @@ if TYPE_CHECKING:
     from .api import evaluate, evaluate_many, save_converted
     from .config import EvalConfig
     from .corruptions import corrupt, released_images
-    from .data import ImageSet, scan_image_folder
+    from .data.folders import ImageSet, scan_image_folder
     from .errors import ShiftbenchError
     from .imagenet_c import evaluate_imagenet_c
-    from .models import LoadedModel, Preprocess, load_model, load_weights, wrap_module
-    from .report import write_comparison, write_results
-    from .results import EvalResult
+    from .models.loading import LoadedModel, Preprocess, load_model, load_weights, wrap_module
+    from .results.report import write_comparison, write_results
+    from .results.result import EvalResult
 
 
 class _Package(types.ModuleType):

@@ -11,20 +11,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint, run_identity
-from .checkpoint import discard as discard_checkpoint
 from .config import EvalConfig
 from .console import note, progress_bar, warn
 from .corruptions import ReleasedSet
-from .data import UNREADABLE, ImageItems, ImageSet, open_image, scan_image_folder, selected_images
-from .distributed import World, current_world, from_main, gather_to_main, shard
-from .engine import Lane, merge_records, resolve_device, run_pass
+from .data.folders import (
+    UNREADABLE,
+    ImageItems,
+    ImageSet,
+    open_image,
+    scan_image_folder,
+    selected_images,
+)
+from .data.views import Geometry
 from .errors import ShiftbenchError, WriteError
-from .models import LoadedModel
-from .results import EvalResult, environment
+from .models.loading import LoadedModel
+from .results.result import EvalResult, environment
+from .run.checkpoint import Checkpoint, run_identity
+from .run.checkpoint import discard as discard_checkpoint
+from .run.distributed import World, current_world, from_main, gather_to_main, shard
+from .run.engine import Lane, merge_records, resolve_device, run_pass
 from .suites import MODEL_SUITES, Suite, build_suites, parse_suite_names
 from .tensorfiles import write_tensors
-from .views import Geometry
 
 
 def evaluate(

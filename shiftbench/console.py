@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .engine import Progress as ProgressCallback
+from .run.engine import Progress as ProgressCallback
 
 stderr = Console(stderr=True, soft_wrap=True)
 stdout = Console()

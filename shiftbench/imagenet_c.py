@@ -9,10 +9,10 @@ from .api import evaluate
 from .config import EvalConfig
 from .corruptions import ALL, ReleasedSet, released_images
 from .corruptions.disk import STORED_SIZE
-from .data import selected_images
-from .distributed import current_world, from_main
-from .models import LoadedModel
-from .results import EvalResult
+from .data.folders import selected_images
+from .models.loading import LoadedModel
+from .results.result import EvalResult
+from .run.distributed import current_world, from_main
 
 
 def released_for(

@@ -377,7 +377,7 @@ def test_conversion_flags_convert_the_same_way_again(options: list[str]) -> None
     """The flags printed for a converted file, read back by the CLI's parser, reproduce its
     settings (what `eval` checks a file's metadata against)."""
     from shiftbench.antialias import conversion_flags, convert_spec
-    from shiftbench.variants import antialias_spec
+    from shiftbench.models.variants import antialias_spec
 
     def spec(flags: list[str]):
         value = {f: flags[i + 1] for i, f in enumerate(flags[:-1]) if f.startswith("--")}

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from shiftbench import load_model, scan_image_folder
 from shiftbench.antialias import AntialiasSpec, antialias
 from shiftbench.cli import app
-from shiftbench.data import load_canvas
+from shiftbench.data.folders import load_canvas
 
 from .helpers import TINY_OPTIONS
 
@@ -260,7 +260,7 @@ def test_antialiased_models_with_bf16_and_channels_last_on_the_cpu(folder: Path,
     conv, APS's polyphase choice), and every suite runs on it in bf16 and NHWC
     (CUDA: tests/test_cuda.py)."""
     from shiftbench import evaluate
-    from shiftbench.engine import Forward
+    from shiftbench.run.engine import Forward
     from shiftbench.suites import parse_suite_names
 
     from .helpers import config

@@ -143,7 +143,7 @@ def test_blur_alone_runs_each_blur_layer_of_a_forward_pass_on_its_input() -> Non
     from antialias_cost import blur_calls
 
     from shiftbench.config import EvalConfig
-    from shiftbench.engine import Forward
+    from shiftbench.run.engine import Forward
 
     model = load_model("tv/resnet18", pretrained=False, img_size=64, antialias=AntialiasSpec())
     forward = Forward(model.module, model.preprocess, EvalConfig(batch_size=2), torch.device("cpu"))

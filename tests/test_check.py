@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from shiftbench.api import evaluate
-from shiftbench.check import Gate, check, markdown, mismatches, parse_gates
 from shiftbench.cli import app
+from shiftbench.results.check import Gate, check, markdown, mismatches, parse_gates
 
 from .helpers import TINY_RESNET, LinearProbe, config, wrap, write_folder
 

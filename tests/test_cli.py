@@ -75,8 +75,8 @@ def test_eval_writes_every_file(folder: Path, tmp_path: Path) -> None:
 
 def test_records_recompute_every_metric(folder: Path, tmp_path: Path) -> None:
     from shiftbench import EvalConfig
+    from shiftbench.data.views import Geometry
     from shiftbench.suites import SUITES
-    from shiftbench.views import Geometry
 
     out = tmp_path / "out"
     assert (
@@ -115,7 +115,7 @@ def test_corrupt_image_is_skipped_counted_and_named(folder: Path, tmp_path: Path
 
 
 def test_failed_write_leaves_no_result_file(folder: Path, tmp_path: Path, monkeypatch) -> None:
-    import shiftbench.report as report
+    import shiftbench.results.report as report
 
     def explode(*args, **kwargs):
         raise OSError(28, "No space left on device")

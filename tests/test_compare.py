@@ -14,9 +14,7 @@ from typer.testing import CliRunner
 from shiftbench.api import evaluate, evaluate_many
 from shiftbench.cli import app
 from shiftbench.errors import ShiftbenchError
-from shiftbench.paired import mcnemar_exact, paired_differences
-from shiftbench.report import read_saved, write_comparison
-from shiftbench.variants import (
+from shiftbench.models.variants import (
     VariantSpec,
     check_labels,
     expand_antialias,
@@ -24,6 +22,8 @@ from shiftbench.variants import (
     parse_spec,
     read_models_toml,
 )
+from shiftbench.results.paired import mcnemar_exact, paired_differences
+from shiftbench.results.report import read_saved, write_comparison
 
 from .helpers import TINY_OPTIONS, Blind, LinearProbe, config, wrap
 

@@ -22,8 +22,8 @@ from shiftbench.corruptions import (
     parse_severities,
     score,
 )
+from shiftbench.data.views import Geometry
 from shiftbench.suites.corruption import CorruptionSuite
-from shiftbench.views import Geometry
 
 from .helpers import LinearProbe, config, wrap, write_folder
 
@@ -133,9 +133,9 @@ def test_on_the_fly_suite_matches_a_naive_loop(tmp_path: Path) -> None:
         corrupt,  # the public name
         evaluate,
     )
-    from shiftbench.data import load_canvas
+    from shiftbench.data.folders import load_canvas
+    from shiftbench.data.views import Geometry
     from shiftbench.suites import SUITES
-    from shiftbench.views import Geometry
 
     root = write_folder(tmp_path, classes=5, per_class=2, size=(30, 36))
     model = LinearProbe(16, 5)

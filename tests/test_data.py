@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from shiftbench import ImageSet, ShiftbenchError, scan_image_folder
-from shiftbench.data import (
+from shiftbench.data.folders import (
     CanvasDataset,
     ImageItem,
     ImageItems,
@@ -22,7 +22,7 @@ from shiftbench.data import (
     load_canvas,
     subset_positions,
 )
-from shiftbench.views import Geometry
+from shiftbench.data.views import Geometry
 
 from .helpers import write_folder
 
@@ -233,7 +233,7 @@ def test_unreadable_images_are_reported_not_fatal(tmp_path: Path) -> None:
 
 
 def test_an_image_list_selects_images_and_keeps_their_indices(tmp_path: Path) -> None:
-    from shiftbench.data import read_image_list
+    from shiftbench.data.folders import read_image_list
 
     root = write_folder(tmp_path / "data", per_class=4)
     listing = tmp_path / "ids.txt"

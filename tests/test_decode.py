@@ -13,14 +13,14 @@ from skimage import data as photos
 from typer.testing import CliRunner
 
 from shiftbench.cli import app
-from shiftbench.data import (
+from shiftbench.data.decode import to_device
+from shiftbench.data.folders import (
     CanvasDataset,
     ImageItems,
     collate_canvases,
     load_canvas,
     scan_image_folder,
 )
-from shiftbench.decode import to_device
 
 from .helpers import TINY_RESNET
 

@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-import shiftbench.demo as demo
+import shiftbench.experiments.demo as demo
 from shiftbench.cli import app
-from shiftbench.demo import DemoConfig, run_demo
-from shiftbench.synthetic import generate_images
-from shiftbench.train import TrainConfig, augment, build_twins, cifar10
+from shiftbench.data.synthetic import generate_images
+from shiftbench.experiments.demo import DemoConfig, run_demo
+from shiftbench.experiments.train import TrainConfig, augment, build_twins, cifar10
 
 runner = CliRunner()
 SMALL = {"filter_sizes": (3,), "epochs": 10, "train_per_class": 50, "test_per_class": 20}
@@ -169,7 +169,7 @@ def test_cifar10_layout_becomes_images_and_an_eval_folder(tmp_path: Path, monkey
 def test_the_cache_key_follows_the_code_that_trains_and_torch(monkeypatch) -> None:
     """A cache made by other training code or another torch is not reused."""
     key = DemoConfig().key()
-    assert demo.code_digest(demo.TRAINING_CODE) != demo.code_digest(["engine.py"])
+    assert demo.code_digest(demo.TRAINING_CODE) != demo.code_digest(["run/engine.py"])
     monkeypatch.setattr(demo, "code_digest", lambda parts: "other code")
     assert DemoConfig().key() != key
     monkeypatch.undo()

@@ -154,7 +154,7 @@ def test_the_demo_figures_are_those_of_the_current_code() -> None:
     import json
     import sys
 
-    from shiftbench.demo import figures_digest
+    from shiftbench.experiments.demo import figures_digest
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import demo_figures

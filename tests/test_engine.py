@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 
 from shiftbench.api import evaluate
-from shiftbench.engine import Forward, ViewQueue, resolve_device
-from shiftbench.models import Preprocess
-from shiftbench.views import crop_views
+from shiftbench.data.views import crop_views
+from shiftbench.models.loading import Preprocess
+from shiftbench.run.engine import Forward, ViewQueue, resolve_device
 
 from .helpers import LinearProbe, config, wrap
 

@@ -18,9 +18,9 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-import shiftbench.checkpoint
-from shiftbench.checkpoint import PARTIAL
+import shiftbench.run.checkpoint
 from shiftbench.cli import app
+from shiftbench.run.checkpoint import PARTIAL
 
 from .helpers import slow_args, write_folder
 
@@ -85,7 +85,7 @@ def test_disk_full_midway_keeps_the_finished_chunks(
 ) -> None:
     data, reference = straight
     out = tmp_path / "out"
-    monkeypatch.setattr(shiftbench.checkpoint, "write_tensors", _stop_after_two_chunks())
+    monkeypatch.setattr(shiftbench.run.checkpoint, "write_tensors", _stop_after_two_chunks())
     full = runner.invoke(app, slow_args(model_file, data, out, *CHUNKS))
     assert full.exit_code == 2
     _one_error_line(full, "cannot write the checkpoint", "No space left on device",
@@ -101,11 +101,11 @@ def test_disk_full_at_the_final_write_keeps_the_earlier_results(
     straight, tmp_path: Path, model_file: str, monkeypatch
 ) -> None:
     """Into a folder holding an earlier run: the earlier results stay whole and unchanged."""
-    import shiftbench.report
+    import shiftbench.results.report
 
     data, reference = straight
     before = {p.name: p.read_bytes() for p in reference.iterdir() if p.is_file()}
-    monkeypatch.setattr(shiftbench.report, "write_tensors", _disk_full)
+    monkeypatch.setattr(shiftbench.results.report, "write_tensors", _disk_full)
     full = runner.invoke(app, [*slow_args(model_file, data, reference, *CHUNKS), "--seed", "1"])
     assert full.exit_code == 2
     _one_error_line(full, f"cannot write the results to {reference}: No space left on device")
@@ -200,7 +200,7 @@ def test_a_corrupt_chunk_is_evaluated_again_on_resume(
 ) -> None:
     data, reference = straight
     out = tmp_path / "out"
-    monkeypatch.setattr(shiftbench.checkpoint, "write_tensors", _stop_after_two_chunks())
+    monkeypatch.setattr(shiftbench.run.checkpoint, "write_tensors", _stop_after_two_chunks())
     stopped = runner.invoke(app, slow_args(model_file, data, out, *CHUNKS))
     assert stopped.exit_code == 2
     monkeypatch.undo()
@@ -213,7 +213,7 @@ def test_a_corrupt_chunk_is_evaluated_again_on_resume(
 
 
 def _stop_after_two_chunks():
-    original = shiftbench.checkpoint.write_tensors
+    original = shiftbench.run.checkpoint.write_tensors
     calls = []
 
     def write_tensors(*args, **kwargs):

@@ -18,10 +18,10 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from shiftbench import ShiftbenchError, evaluate_imagenet_c
-from shiftbench.checkpoint import PARTIAL
 from shiftbench.cli import app
 from shiftbench.corruptions import ALEXNET_ERRORS, released_images, scan_imagenet_c, score
-from shiftbench.paired import saved_terms
+from shiftbench.results.paired import saved_terms
+from shiftbench.run.checkpoint import PARTIAL
 
 from .helpers import LinearProbe, config, wrap, write_folder
 
@@ -283,7 +283,7 @@ def test_listing_keeps_the_same_base_images_under_limit(tmp_path: Path) -> None:
 
 
 def test_released_files_results_of_two_models_are_comparable(tmp_path: Path) -> None:
-    from shiftbench.check import mismatches
+    from shiftbench.results.check import mismatches
 
     root = make_tree(tmp_path, ("fog",), size=24)
     runs = [

@@ -14,8 +14,10 @@ import torch
 from PIL import Image
 from skimage import data as photos
 
-from shiftbench import ShiftbenchError, evaluate, jpeg, results
-from shiftbench.jpeg import BACKENDS, decode_jpegs, jpeg_round_trip
+from shiftbench import ShiftbenchError, evaluate
+from shiftbench.data import jpeg
+from shiftbench.data.jpeg import BACKENDS, decode_jpegs, jpeg_round_trip
+from shiftbench.results import result
 
 from .helpers import LinearProbe, config, wrap
 
@@ -106,7 +108,7 @@ def test_a_whole_run_is_the_same_with_either_backend(
     for backend in BACKENDS:
         chosen = lambda backend=backend: backend  # noqa: E731
         monkeypatch.setattr(jpeg, "jpeg_backend", chosen)
-        monkeypatch.setattr(results, "jpeg_backend", chosen)
+        monkeypatch.setattr(result, "jpeg_backend", chosen)
         runs[backend] = evaluate(model, root, settings)
     a, b = runs.values()
     assert a.records.keys() == b.records.keys()

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import save_file
 
 from shiftbench import ShiftbenchError, load_model, load_weights
-from shiftbench.models import IMAGENET_MEAN, read_state_dict, resolve_name
+from shiftbench.models.loading import IMAGENET_MEAN, read_state_dict, resolve_name
 
 
 def test_resolve_names() -> None:
@@ -53,7 +53,7 @@ def test_timm_preprocessing_from_config_and_overrides() -> None:
 def test_pretrained_names_are_recorded_with_the_weights_they_resolve_to() -> None:
     from dataclasses import replace
 
-    from shiftbench.models import default_weights_note, published_name
+    from shiftbench.models.loading import default_weights_note, published_name
 
     # a library's default can change; the tag recorded loads the same weights again
     assert published_name("timm", "test_resnet") == "test_resnet.r160_in1k"
@@ -77,7 +77,7 @@ def test_published_weights_with_another_resize_get_a_note() -> None:
     from dataclasses import replace
 
     from shiftbench.api import resize_notes
-    from shiftbench.views import Geometry
+    from shiftbench.data.views import Geometry
 
     timm_card = replace(load_model("test_resnet", pretrained=False), pretrained="test_resnet")
     (line,) = resize_notes([timm_card], Geometry(160, 32), "resize")
@@ -316,7 +316,7 @@ def test_timm_hub_names_that_cannot_load_say_why(hub) -> None:
 
 
 def test_timm_hub_names_keep_their_colon_in_compare_specs() -> None:
-    from shiftbench.variants import parse_spec
+    from shiftbench.models.variants import parse_spec
 
     spec = parse_spec("hf-hub:someone/tiny@main:aa=3:label=tiny3")
     assert (spec.name, spec.aa, spec.label) == ("hf-hub:someone/tiny@main", "3", "tiny3")

@@ -12,10 +12,10 @@ from scipy.stats import binomtest
 
 from shiftbench import EvalConfig
 from shiftbench.api import evaluate
+from shiftbench.data.views import Geometry
 from shiftbench.errors import ShiftbenchError
-from shiftbench.paired import Difference, bootstrap_intervals, mcnemar_exact
+from shiftbench.results.paired import Difference, bootstrap_intervals, mcnemar_exact
 from shiftbench.suites import build_suites
-from shiftbench.views import Geometry
 
 from .helpers import LinearProbe, config, wrap
 
@@ -123,7 +123,7 @@ def test_saved_config_round_trips() -> None:
 def test_a_small_significant_difference_is_shown_with_the_decimals_it_needs() -> None:
     """A spread that falls by 0.003 points with an interval below zero reads "better": its
     cell must not print the interval as [-0.01, -0.00], which looks like it touches zero."""
-    from shiftbench.comparison import difference_cell
+    from shiftbench.results.comparison import difference_cell
 
     d = Difference("diagonal.prob_true_spread", "aa3", 0.06, 0.057, -0.0032, -0.006, -0.0008,
                    None, False)  # fmt: skip

@@ -20,7 +20,7 @@ from shiftbench import AntialiasSpec, ShiftbenchError, antialias, load_model
 from shiftbench.antialias import adapt_released_keys
 from shiftbench.antialias.released import BASE_URL, FILES, released_url
 from shiftbench.cli import app
-from shiftbench.variants import parse_spec, read_models_toml
+from shiftbench.models.variants import parse_spec, read_models_toml
 
 from .helpers import write_folder
 

@@ -88,7 +88,7 @@ def test_report_of_one_result_in_place_and_bad_input(saved: Path, tmp_path: Path
 def test_tradeoff_points_and_arrows_follow_each_model() -> None:
     """Points are (accuracy, consistency) with their intervals; arrows lead from each
     model's first variant to its others; a variant without both metrics is left out."""
-    from shiftbench.plots import tradeoff_points
+    from shiftbench.results.plots import tradeoff_points
 
     def saved(label: str, model: str, top1: float | None, consistency: float) -> dict:
         metrics = [
@@ -121,7 +121,7 @@ def test_long_metric_names_fold_instead_of_being_cut() -> None:
 
     from rich.console import Console
 
-    from shiftbench.report import metrics_table
+    from shiftbench.results.report import metrics_table
     from shiftbench.suites import Metric
 
     names = [f"error.elastic_transform.{s}" for s in (1, 2)] + ["relative_ce.jpeg_compression"]
@@ -142,7 +142,7 @@ def test_long_metric_names_fold_instead_of_being_cut() -> None:
 
 
 def test_the_protocol_line_says_how_each_canvas_was_made() -> None:
-    from shiftbench.report import _protocol_lines
+    from shiftbench.results.report import _protocol_lines
 
     geometry = {"input_size": 32, "max_shift": 8, "canvas": 40, "centre_offset": 4}
     padded = {"label": "aa3", "data": {"geometry": geometry}, "config": {"canvas": "pad"}}

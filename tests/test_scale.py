@@ -17,12 +17,12 @@ from torch import nn
 from typer.testing import CliRunner
 
 from shiftbench.api import evaluate, evaluate_many
-from shiftbench.checkpoint import PARTIAL, Checkpoint, run_identity
 from shiftbench.cli import app
-from shiftbench.data import ImageItems
-from shiftbench.distributed import World, shard
-from shiftbench.engine import decode_batches
+from shiftbench.data.folders import ImageItems
 from shiftbench.errors import ShiftbenchError
+from shiftbench.run.checkpoint import PARTIAL, Checkpoint, run_identity
+from shiftbench.run.distributed import World, shard
+from shiftbench.run.engine import decode_batches
 
 from .helpers import Blind, LinearProbe, config, slow_args, wrap, write_folder
 
@@ -220,7 +220,7 @@ def _from_main_worker(rank: int, init: str, results: str) -> None:
     """One of two gloo ranks: what from_main gives it, and how a rank-0 error reaches it."""
     import torch.distributed as dist
 
-    from shiftbench.distributed import from_main
+    from shiftbench.run.distributed import from_main
 
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
     world = World(rank, 2, rank)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from shiftbench.cli import app
-from shiftbench.store import MANIFEST, written_files
+from shiftbench.results.store import MANIFEST, written_files
 
 from .helpers import TINY_OPTIONS, TINY_RESNET
 

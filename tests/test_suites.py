@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from shiftbench import evaluate, scan_image_folder
-from shiftbench.data import load_canvas
+from shiftbench.data.folders import load_canvas
+from shiftbench.data.views import Geometry
 from shiftbench.suites import SUITES, parse_suite_names
 from shiftbench.suites.base import image_generator
 from shiftbench.suites.translation import ring_offsets
-from shiftbench.views import Geometry
 
 from .helpers import Blind, LinearProbe, PixelReader, config, wrap, write_folder
 

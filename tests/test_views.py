@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from shiftbench.views import Geometry, crop_views, roll_views, translate_views
+from shiftbench.data.views import Geometry, crop_views, roll_views, translate_views
 
 
 @pytest.fixture

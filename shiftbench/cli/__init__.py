@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ..console import error, interrupted, stderr
-from ..distributed import shutdown
+from ..run.distributed import shutdown
 from . import evaluate, experiments, gates, tools  # noqa: F401  (each registers commands)
 from .app import INTERRUPTED, NOTHING_WRITTEN, app
 

@@ -9,22 +9,14 @@ import torch
 import typer
 
 from ..api import evaluate, evaluate_many, planned_record
-from ..check import load_results
-from ..checkpoint import discard as discard_checkpoint
-from ..comparison import paired_table
 from ..config import DEFAULT_WORKERS, EvalConfig
 from ..console import count_bar, note, stdout, warn
 from ..corruptions import ReleasedSet
-from ..data import ImageSet, check_data_root, scan_image_folder, selected_images
+from ..data.folders import ImageSet, check_data_root, scan_image_folder, selected_images
 from ..errors import ShiftbenchError
 from ..imagenet_c import released_for
-from ..models import LoadedModel, default_weights_note, load_model
-from ..paired import DEFAULT_RESAMPLES
-from ..report import metrics_table, write_comparison
-from ..report import write_results as write_result_files
-from ..store import default_output_dir, holds_results, run_output_dir
-from ..suites import needs_images, parse_suite_names
-from ..variants import (
+from ..models.loading import LoadedModel, default_weights_note, load_model
+from ..models.variants import (
     VariantSpec,
     antialias_spec,
     check_labels,
@@ -34,6 +26,14 @@ from ..variants import (
     parse_spec,
     read_models_toml,
 )
+from ..results.check import load_results
+from ..results.comparison import paired_table
+from ..results.paired import DEFAULT_RESAMPLES
+from ..results.report import metrics_table, write_comparison
+from ..results.report import write_results as write_result_files
+from ..results.store import default_output_dir, holds_results, run_output_dir
+from ..run.checkpoint import discard as discard_checkpoint
+from ..suites import needs_images, parse_suite_names
 from .app import app, user_errors
 from .gates import Gating, gate, read_gating
 from .options import (

@@ -8,14 +8,21 @@ from typing import Annotated
 
 import typer
 
-from ..comparison import headline_table
 from ..console import note, stdout, training_bar
-from ..demo import HEADLINES, DemoConfig, cache_root, run_demo
-from ..engine import resolve_device
 from ..errors import ShiftbenchError
-from ..nets import NETS
-from ..store import default_output_dir, run_output_dir
-from ..train import TrainConfig, cifar10, export_folder, folder_images, save_twins, train_twins
+from ..experiments.demo import HEADLINES, DemoConfig, cache_root, run_demo
+from ..experiments.train import (
+    TrainConfig,
+    cifar10,
+    export_folder,
+    folder_images,
+    save_twins,
+    train_twins,
+)
+from ..models.nets import NETS
+from ..results.comparison import headline_table
+from ..results.store import default_output_dir, run_output_dir
+from ..run.engine import resolve_device
 from .app import app, user_errors
 from .options import Device, Seed
 
@@ -61,7 +68,7 @@ def demo_command(
             variants, differences = run_demo(config, out, device)
     stdout.print(headline_table(variants, differences, HEADLINES))
     note(
-        f"synthetic data (shiftbench.synthetic), not ImageNet; cache: {cache_root()}; "
+        f"synthetic data (shiftbench.data.synthetic), not ImageNet; cache: {cache_root()}; "
         f"report: {out / 'report.md'}; {time.perf_counter() - started:.0f} s"
     )
 

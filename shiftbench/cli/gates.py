@@ -8,7 +8,9 @@ from pathlib import Path
 
 from rich.table import Table
 
-from ..check import (
+from ..console import stderr, stdout
+from ..errors import ShiftbenchError
+from ..results.check import (
     HEADER,
     Gate,
     check,
@@ -21,8 +23,6 @@ from ..check import (
     refuse_mismatches,
     rows,
 )
-from ..console import stderr, stdout
-from ..errors import ShiftbenchError
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from ..checkpoint import PARTIAL, interrupted
 from ..config import MAX_SEED, EvalConfig
 from ..corruptions import parse_corruptions, parse_severities
-from ..data import read_image_list
+from ..data.folders import read_image_list
 from ..errors import ShiftbenchError
-from ..store import holds_results
+from ..results.store import holds_results
+from ..run.checkpoint import PARTIAL, interrupted
 from ..suites import SUITES, needs_images
 
 

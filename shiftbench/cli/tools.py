@@ -11,16 +11,16 @@ from rich.table import Table
 
 from ..antialias import conversion_flags
 from ..api import save_converted
-from ..check import load_results
-from ..comparison import paired_table
 from ..console import note, stdout
 from ..corruptions import DESCRIPTIONS, GROUPS
+from ..data.synthetic import generate_images
 from ..errors import ShiftbenchError
-from ..paired import paired_differences
-from ..report import comparison_table, load_variants, render_report, saved_resamples
-from ..store import claimed_dir
-from ..synthetic import generate_images
-from ..variants import antialias_spec
+from ..models.variants import antialias_spec
+from ..results.check import load_results
+from ..results.comparison import paired_table
+from ..results.paired import paired_differences
+from ..results.report import comparison_table, load_variants, render_report, saved_resamples
+from ..results.store import claimed_dir
 from .app import app, user_errors
 from .evaluate import load_announced
 from .gates import gate, read_gating

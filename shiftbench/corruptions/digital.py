@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..jpeg import jpeg_round_trip
-from ..views import truncated_uint8
+from ..data.jpeg import jpeg_round_trip
+from ..data.views import truncated_uint8
 from .color import hsv_to_rgb, rgb_to_hsv
 from .generators import Generators, sample
 from .geometry import bilinear, gaussian_smooth

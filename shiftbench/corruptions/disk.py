@@ -17,7 +17,14 @@ from pathlib import Path
 
 import torch
 
-from ..data import ImageItem, ImageItems, ImageList, ImageSet, files_under, scan_image_folder
+from ..data.folders import (
+    ImageItem,
+    ImageItems,
+    ImageList,
+    ImageSet,
+    files_under,
+    scan_image_folder,
+)
 from ..errors import ShiftbenchError
 from .scores import coverage_warning
 from .tables import ALL, BENCHMARK, SEVERITIES

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ..config import EvalConfig
 from ..corruptions import ReleasedSet
-from ..data import ImageSet
+from ..data.folders import ImageSet
+from ..data.views import Geometry
 from ..errors import ShiftbenchError
-from ..views import Geometry
 from .base import Curve, Metric, Suite
 from .circular import CircularSuite
 from .clean import CleanSuite

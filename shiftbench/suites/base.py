@@ -11,10 +11,10 @@ from typing import ClassVar
 import torch
 
 from ..config import EvalConfig
-from ..data import CanvasBatch
+from ..data.folders import CanvasBatch
+from ..data.views import Geometry, Views
 from ..errors import ShiftbenchError
 from ..stats import Estimate, rate
-from ..views import Geometry, Views
 
 Run = Generator[Views, torch.Tensor, None]
 

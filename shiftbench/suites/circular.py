@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..data import CanvasBatch
-from ..views import roll_views
+from ..data.folders import CanvasBatch
+from ..data.views import roll_views
 from .base import PairSuite, Run, classify
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ..data import CanvasBatch
+from ..data.folders import CanvasBatch
+from ..data.views import centre_views
 from ..stats import mean, rate
-from ..views import centre_views
 from .base import (
     Curve,
     Metric,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from ..config import EvalConfig
-from ..data import CanvasBatch
-from ..views import Geometry, crop_views
+from ..data.folders import CanvasBatch
+from ..data.views import Geometry, crop_views
 from .base import PairSuite, Run, classify
 
 

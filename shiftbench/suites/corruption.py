@@ -29,11 +29,11 @@ from ..corruptions import (
     score,
 )
 from ..corruptions.disk import cell_name
-from ..data import CanvasBatch
+from ..data.folders import CanvasBatch
+from ..data.jpeg import jpeg_round_trip
+from ..data.views import Geometry, Views, centre_views, unit_range
 from ..errors import ShiftbenchError
-from ..jpeg import jpeg_round_trip
 from ..stats import rate
-from ..views import Geometry, Views, centre_views, unit_range
 from .base import (
     Curve,
     Metric,

@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 
 from ..config import PAD_ATTACK_FRACTION, EvalConfig
-from ..data import CanvasBatch
+from ..data.folders import CanvasBatch
+from ..data.views import Geometry, crop_views, translate_views
 from ..errors import ShiftbenchError
 from ..stats import rate
-from ..views import Geometry, crop_views, translate_views
 from .base import Curve, Metric, PerImage, Run, Suite, per_image_rate, percent, percent_curve
 
 

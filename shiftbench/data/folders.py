@@ -18,8 +18,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .config import EvalConfig
-from .errors import ShiftbenchError
+from ..config import EvalConfig
+from ..errors import ShiftbenchError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
 _SYNSET = re.compile(r"^n\d{8}$")
@@ -522,7 +522,7 @@ class CanvasBatch:
     each suite (stacked per suite), and the files that could not be decoded. After `to`,
     `host_draws` keeps the draws on the CPU too, for suites that read them on the host.
     With `--decode device`, the JPEG images arrive `encoded` and `canvases` holds only the
-    others, in batch order; `shiftbench.decode.to_device` completes the batch."""
+    others, in batch order; `shiftbench.data.decode.to_device` completes the batch."""
 
     canvases: torch.Tensor
     labels: torch.Tensor

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .paired import Difference
-from .stats import format_value, interval_decimals
+from ..stats import format_value, interval_decimals
 
 CSV_COLUMNS = [
     "metric",

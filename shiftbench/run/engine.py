@@ -19,14 +19,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .config import EvalConfig
-from .data import CanvasDataset, ImageSet, collate_canvases
-from .decode import check_filter, to_device
-from .errors import ShiftbenchError
-from .models import Preprocess
-from .suites import Suite
-from .suites.base import Run
-from .views import Geometry, Views, unit_range
+from ..config import EvalConfig
+from ..data.decode import check_filter, to_device
+from ..data.folders import CanvasDataset, ImageSet, collate_canvases
+from ..data.views import Geometry, Views, unit_range
+from ..errors import ShiftbenchError
+from ..models.loading import Preprocess
+from ..suites import Suite
+from ..suites.base import Run
 
 Progress = Callable[[int, int], None]
 Records = dict[str, torch.Tensor]

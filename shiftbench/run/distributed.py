@@ -17,7 +17,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-from .errors import ShiftbenchError
+from ..errors import ShiftbenchError
 
 T = TypeVar("T")
 # How long a rank waits for the others at a collective before giving up.

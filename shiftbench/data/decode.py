@@ -2,7 +2,7 @@
 
 When CPU workers cannot decode fast enough for the suites with few views per image, the
 workers only read the JPEG files' bytes; `to_device` decodes a whole batch at once on the
-device (`shiftbench.jpeg`: nvJPEG on a GPU, libjpeg-turbo on a CPU) and
+device (`shiftbench.data.jpeg`: nvJPEG on a GPU, libjpeg-turbo on a CPU) and
 makes each canvas there with torchvision's Resize(C) + CenterCrop(C) on the tensor
 (antialiased). Other formats are still decoded by the workers. A JPEG the device decoder
 rejects is decoded from the same bytes with PIL on the host; one that fails both is skipped
@@ -19,8 +19,8 @@ import io
 
 import torch
 
-from .data import UNREADABLE, CanvasBatch, Encoded, frame, load_canvas
-from .errors import ShiftbenchError
+from ..errors import ShiftbenchError
+from .folders import UNREADABLE, CanvasBatch, Encoded, frame, load_canvas
 from .jpeg import decode_jpegs
 
 # Resize filters that torchvision applies to tensors (the PIL-only ones are not offered).

@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .check import mismatches
-from .config import EvalConfig
-from .errors import ShiftbenchError
-from .suites import build_suites, needs_images
-from .suites.base import PerImage, image_generator
-from .suites.corruption import ReleasedCorruptionSuite
-from .views import Geometry
+from ..config import EvalConfig
+from ..errors import ShiftbenchError
+from ..suites import build_suites, needs_images
+from ..suites.base import PerImage, image_generator
+from ..suites.corruption import ReleasedCorruptionSuite
+from ..data.views import Geometry
 
 ALPHA = 0.05
 DEFAULT_RESAMPLES = 2000

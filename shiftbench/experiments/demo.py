@@ -1,6 +1,6 @@
 """`shiftbench demo`: the paper's story offline, in minutes, on generated images.
 
-1. A labelled image set is generated (`shiftbench.synthetic`: ten classes of shapes at
+1. A labelled image set is generated (`shiftbench.data.synthetic`: ten classes of shapes at
    random positions, filled with a fine stripe texture that carries no class information, so
    that aliasing in the downsampling matters; smaller objects and stronger stripes than
    `shiftbench synthetic`'s defaults), one for training and one for testing, from the seed.
@@ -28,23 +28,25 @@ from pathlib import Path
 
 import torch
 
-from .api import evaluate_many
-from .config import EvalConfig
-from .console import note, training_bar
-from .data import scan_image_folder
-from .errors import ShiftbenchError
-from .paired import Difference
-from .report import write_comparison
-from .suites import SHIFT_SUITES
-from .synthetic import generate_images
+from ..api import evaluate_many
+from ..config import EvalConfig
+from ..console import note, training_bar
+from ..data.folders import scan_image_folder
+from ..data.synthetic import generate_images
+from ..errors import ShiftbenchError
+from ..models.variants import load_variant, read_models_toml
+from ..results.paired import Difference
+from ..results.report import write_comparison
+from ..suites import SHIFT_SUITES
 from .train import TrainConfig, load_images, save_twins, train_twins
-from .variants import load_variant, read_models_toml
 
 # Bumped when the cache's layout changes. Changes to the code that generates the images or
 # trains the models need no bump: the key holds a digest of that code (`TRAINING_CODE`).
 CACHE_FORMAT = 2
 # The modules whose code decides the generated images and the trained weights.
-TRAINING_CODE = ("synthetic.py", "train.py", "nets.py", "data.py", "antialias", "demo.py")
+TRAINING_CODE = (
+    "data/synthetic.py", "data/folders.py", "experiments", "models/nets.py", "antialias",
+)  # fmt: skip
 # Float arithmetic on the CPU splits its sums by thread: the demo runs on this many threads
 # whatever the machine's cores, so its figures repeat on any machine of the same CPU kind.
 THREADS = 2
@@ -62,30 +64,33 @@ HEADLINES = [
 # Modules that only present, store or gate numbers, or serve suites the demo does not run:
 # every other module of the package can change the demo's figures (`figures_digest`).
 PRESENTATION = (
-    "cli", "console.py", "plots.py", "store.py", "check.py", "entry.py", "__main__.py",
-    "downloads.py", "imagenet_c.py", "corruptions",
+    "cli", "console.py", "results/plots.py", "results/store.py", "results/check.py",
+    "entry.py", "__main__.py", "models/downloads.py", "imagenet_c.py", "corruptions",
 )  # fmt: skip
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def code_digest(parts: Iterable[str]) -> str:
-    """SHA-256 of the source of the package's modules and folders named in `parts`."""
+    """SHA-256 of the source of the package's modules and folders named in `parts` (paths
+    relative to the package)."""
+    files = {f for part in parts for f in _sources(PACKAGE / part)}
     digest = hashlib.sha256()
-    for part in sorted(parts):
-        path = PACKAGE / part
-        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            digest.update(file.relative_to(PACKAGE).as_posix().encode())
-            digest.update(file.read_bytes())
+    for file in sorted(files):
+        digest.update(file.relative_to(PACKAGE).as_posix().encode())
+        digest.update(file.read_bytes())
     return digest.hexdigest()
+
+
+def _sources(path: Path) -> list[Path]:
+    return sorted(path.rglob("*.py")) if path.is_dir() else [path]
 
 
 def figures_digest() -> str:
     """The digest of every module that can change the demo's figures: the one recorded
     with the figures in docs/measurements/demo.json, so a test can tell they are stale."""
-    parts = [
-        p.name for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()
-    ]
-    return code_digest(p for p in parts if p not in PRESENTATION)
+    left_out = {f for part in PRESENTATION for f in _sources(PACKAGE / part)}
+    kept = [f for f in _sources(PACKAGE) if f not in left_out]
+    return code_digest(f.relative_to(PACKAGE).as_posix() for f in kept)
 
 
 @dataclass(frozen=True)
@@ -234,7 +239,7 @@ def _generate(config: DemoConfig, folder: Path) -> None:
 
 
 def _train(config: DemoConfig, images: Path, folder: Path, device: str, verbose: bool) -> None:
-    from .engine import resolve_device
+    from ..run.engine import resolve_device
 
     scanned = scan_image_folder(images / "train", config.classes)
     pixels, labels = load_images(scanned, config.input_size, config.canvas)

@@ -14,7 +14,7 @@ from types import ModuleType
 
 import torch
 
-from .errors import ShiftbenchError
+from ..errors import ShiftbenchError
 from .views import truncated_uint8
 
 BACKENDS = ("torchvision", "torchcodec")

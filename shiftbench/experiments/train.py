@@ -21,14 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .antialias import AntialiasSpec, convert_spec
-from .data import ImageSet, load_canvas, scan_image_folder
-from .errors import ShiftbenchError
-from .models import IMAGENET_MEAN, IMAGENET_STD
-from .nets import build_net
-from .store import publish
-from .tensorfiles import write_tensors
-from .views import Geometry, unit_range
+from ..antialias import AntialiasSpec, convert_spec
+from ..data.folders import ImageSet, load_canvas, scan_image_folder
+from ..data.views import Geometry, unit_range
+from ..errors import ShiftbenchError
+from ..models.loading import IMAGENET_MEAN, IMAGENET_STD
+from ..models.nets import build_net
+from ..results.store import publish
+from ..tensorfiles import write_tensors
 
 PAD = 4  # pixels of zero padding before the random crop
 
@@ -234,7 +234,7 @@ def save_twins(
 ) -> list[Path]:
     """Each twin's state dict as `<label>.safetensors`, `models.toml` for `shiftbench compare
     --config`, and `train.json` (settings, curves, data), written whole or not at all."""
-    from . import __version__
+    from .. import __version__
 
     def write(staging: Path) -> None:
         lines = []

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import ShiftbenchError
+from ..errors import ShiftbenchError
 
 SHAPES = ("disc", "square", "diamond", "triangle", "cross")
 CLASS_NAMES = tuple(f"{shape}_{fill}" for fill in ("solid", "hollow") for shape in SHAPES)

@@ -8,10 +8,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import EvalConfig
-from .errors import ShiftbenchError
-from .stats import format_value
-from .suites import metric_key
+from ..config import EvalConfig
+from ..errors import ShiftbenchError
+from ..stats import format_value
+from ..suites import metric_key
 
 if sys.version_info >= (3, 11):
     import tomllib

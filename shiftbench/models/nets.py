@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import ShiftbenchError
+from ..errors import ShiftbenchError
 
 # Conv widths and "M" (2x2 max pool), in order.
 VGG_LAYERS: dict[str, list[str]] = {

@@ -11,11 +11,11 @@ import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from .antialias import AntialiasSpec
-from .antialias.released import RELEASED
+from ..antialias import AntialiasSpec
+from ..antialias.released import RELEASED
+from ..errors import ShiftbenchError
 from .downloads import is_url
-from .errors import ShiftbenchError
-from .models import LoadedModel, load_model
+from .loading import LoadedModel, load_model
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from .errors import ShiftbenchError, first_line
+from ..errors import ShiftbenchError, first_line
 
 NETWORK_TIMEOUT_S = 3.0
 

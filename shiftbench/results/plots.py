@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .corruptions.tables import ALL
+from ..corruptions.tables import ALL
 
 Saved = dict  # a results.json, with "label" and (optionally) "records" added by the reader
 

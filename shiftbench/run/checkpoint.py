@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from .data import ImageItems
+from ..data.folders import ImageItems
+from ..errors import ShiftbenchError, WriteError, first_line
+from ..tensorfiles import read_tensors, write_tensors
 from .distributed import World, barrier
-from .errors import ShiftbenchError, WriteError, first_line
-from .tensorfiles import read_tensors, write_tensors
 
 PARTIAL = ".partial"
 # Settings that change how fast, not what, is computed: a resumed run may change them.

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .data import ImageItems
-from .jpeg import jpeg_backend
-from .suites import Curve, Metric, metric_key
+from ..data.folders import ImageItems
+from ..data.jpeg import jpeg_backend
+from ..suites import Curve, Metric, metric_key
 
 METRIC_COLUMNS = ["model", "variant", "suite", "metric", "value", "ci_low", "ci_high", "n"]
 
@@ -65,7 +65,7 @@ class EvalResult:
 
     def to_json(self) -> dict:
         """The content of results.json: metrics and curves with every setting behind them."""
-        from . import __version__
+        from .. import __version__
 
         return {
             "shiftbench": __version__,
@@ -104,7 +104,7 @@ def environment(device: torch.device) -> dict:
     import timm
     import torchvision
 
-    from . import __version__
+    from .. import __version__
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     return {

@@ -1,5 +1,5 @@
 """Model names to modules: timm, torchvision and user files, with weights and preprocessing
-(what must be downloaded comes through `shiftbench.downloads`)."""
+(what must be downloaded comes through `shiftbench.models.downloads`)."""
 
 from __future__ import annotations
 
@@ -18,16 +18,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .antialias import (
+from ..antialias import (
     SETTINGS,
     AntialiasSpec,
     ConversionReport,
     adapt_released_keys,
     conversion_flags,
 )
-from .antialias import convert_spec as convert
-from .antialias.released import RELEASED, released_url
-from .antialias.torchvision_models import family
+from ..antialias import convert_spec as convert
+from ..antialias.released import RELEASED, released_url
+from ..antialias.torchvision_models import family
+from ..errors import ShiftbenchError, first_line
 from .downloads import (
     fetch,
     hub_files_cached,
@@ -35,7 +36,6 @@ from .downloads import (
     is_url,
     timm_weights_file,
 )
-from .errors import ShiftbenchError, first_line
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -110,7 +110,7 @@ def resolve_name(name: str) -> tuple[str, str]:
 
     `tv/NAME` is torchvision, `timm/NAME` is timm, `hf-hub:ORG/REPO` and `local-dir:FOLDER`
     timm models described by their config.json, `sb/NAME` one of shiftbench's small
-    networks (`shiftbench.nets`); a bare name is looked up in timm first,
+    networks (`shiftbench.models.nets`); a bare name is looked up in timm first,
     then torchvision. An unknown name raises an error listing the closest known names.
     """
     import timm

@@ -1,0 +1,1 @@
+"""Images: folder listings, canvases, on-device decoding and JPEG, views, generated sets."""

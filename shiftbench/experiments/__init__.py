@@ -1,0 +1,1 @@
+"""The paper's experiments: training twins (`shiftbench train`) and the demo."""

@@ -1,0 +1,1 @@
+"""Models: names and sources, weights and downloads, shiftbench's nets, variant specs."""

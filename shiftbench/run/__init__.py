@@ -1,0 +1,1 @@
+"""Running an evaluation: the engine's single pass, checkpoints, torchrun processes."""

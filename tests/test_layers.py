@@ -1,0 +1,102 @@
+"""The package's folders are its layers, and no module imports from a layer above its own
+(the layers contract of docs/architecture.md, checked on every import, lazy ones included)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "shiftbench"
+
+# From the top down. A module may import from its own layer and the layers below it.
+LAYERS = [
+    ("cli", "entry", "__main__"),
+    ("experiments",),
+    ("api", "imagenet_c", "console"),
+    ("results",),
+    ("run",),
+    ("suites",),
+    ("corruptions", "models", "antialias"),
+    ("data",),
+    ("config", "errors", "stats", "tensorfiles"),
+]
+
+
+def layer_of(module: str) -> int:
+    """The layer of a module named relative to the package (`run.engine`)."""
+    top = module.split(".")[0]
+    for number, names in enumerate(LAYERS):
+        if top in names:
+            return number
+    raise AssertionError(f"shiftbench.{module} is in no layer: add it to LAYERS")
+
+
+def imports_of(module: str, source: str, is_package: bool) -> set[str]:
+    """The package's modules that `source` (the module `module`) imports, relative names."""
+    here = module.split(".") if is_package else module.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = here[: len(here) - node.level + 1]
+            if node.module:
+                found.add(".".join([*base, *node.module.split(".")]))
+            elif base:  # from . import a, b: modules (or names) of the package `base`
+                found |= {".".join([*base, a.name]) for a in node.names}
+            # from .. import __version__: the package's own facade, in no layer
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("shiftbench."):
+            found.add(node.module.removeprefix("shiftbench."))  # type: ignore[union-attr]
+        elif isinstance(node, ast.Import):
+            found |= {a.name.removeprefix("shiftbench.") for a in node.names
+                      if a.name.startswith("shiftbench.")}  # fmt: skip
+    return found
+
+
+def upward_imports(sources: dict[str, tuple[str, bool]]) -> list[str]:
+    """`module -> target` for every import of a layer above the importing module's."""
+    found = []
+    for module, (source, is_package) in sorted(sources.items()):
+        for target in sorted(imports_of(module, source, is_package)):
+            if target and layer_of(target) < layer_of(module):
+                found.append(f"shiftbench.{module} -> shiftbench.{target}")
+    return found
+
+
+def package_sources() -> dict[str, tuple[str, bool]]:
+    """Every module of the package but its `__init__` (the lazy public names), by name."""
+    sources = {}
+    for file in sorted(PACKAGE.rglob("*.py")):
+        parts = list(file.relative_to(PACKAGE).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        if is_package:
+            parts = parts[:-1]
+        if parts:
+            sources[".".join(parts)] = (file.read_text(), is_package)
+    return sources
+
+
+def test_no_module_imports_from_a_layer_above_its_own() -> None:
+    assert upward_imports(package_sources()) == []
+
+
+def test_every_folder_and_top_level_module_is_a_layer() -> None:
+    tops = {p.stem for p in PACKAGE.iterdir() if p.suffix == ".py" or p.is_dir()} - {
+        "__init__", "__pycache__"
+    }  # fmt: skip
+    assert tops == {name for layer in LAYERS for name in layer}
+
+
+def test_the_check_finds_an_upward_import() -> None:
+    """Relative (one and two dots), absolute and lazy imports of a higher layer are found."""
+    sources = {
+        "data.views": ("from ..results.report import x\nfrom .jpeg import y\n", False),
+        "suites.base": ("def f():\n    import shiftbench.api\n", False),
+        "run": ("from ..cli import app\nfrom .engine import z\n", True),
+        "models.loading": ("from shiftbench.antialias import a\nfrom ..errors import E\n", False),
+        "console": ("from . import __version__\nfrom .cli import tools\n", False),
+    }
+    assert upward_imports(sources) == [
+        "shiftbench.console -> shiftbench.cli",
+        "shiftbench.data.views -> shiftbench.results.report",
+        "shiftbench.run -> shiftbench.cli",
+        "shiftbench.suites.base -> shiftbench.api",
+    ]
