@@ -32,9 +32,9 @@ _WHERE = {
     "ShiftbenchError": "errors",
     "evaluate_imagenet_c": "imagenet_c",
     "LoadedModel": "models.loading",
-    "Preprocess": "models.loading",
+    "Preprocess": "models.preprocess",
     "load_model": "models.loading",
-    "load_weights": "models.loading",
+    "load_weights": "models.weights",
     "wrap_module": "models.loading",
     "write_comparison": "results.report",
     "write_results": "results.report",
@@ -73,7 +73,9 @@ if TYPE_CHECKING:
     from .data.folders import ImageSet, scan_image_folder
     from .errors import ShiftbenchError
     from .imagenet_c import evaluate_imagenet_c
-    from .models.loading import LoadedModel, Preprocess, load_model, load_weights, wrap_module
+    from .models.loading import LoadedModel, load_model, wrap_module
+    from .models.preprocess import Preprocess
+    from .models.weights import load_weights
     from .results.report import write_comparison, write_results
     from .results.result import EvalResult
 

@@ -8,7 +8,7 @@ import torch
 
 from shiftbench.api import evaluate
 from shiftbench.data.views import crop_views
-from shiftbench.models.loading import Preprocess
+from shiftbench.models.preprocess import Preprocess
 from shiftbench.run.engine import Forward, ViewQueue, resolve_device
 
 from .helpers import LinearProbe, config, wrap

@@ -12,7 +12,9 @@ import torch
 from safetensors.torch import save_file
 
 from shiftbench import ShiftbenchError, load_model, load_weights
-from shiftbench.models.loading import IMAGENET_MEAN, read_state_dict, resolve_name
+from shiftbench.models.preprocess import IMAGENET_MEAN
+from shiftbench.models.sources import resolve_name
+from shiftbench.models.weights import read_state_dict
 
 
 def test_resolve_names() -> None:
@@ -53,7 +55,8 @@ def test_timm_preprocessing_from_config_and_overrides() -> None:
 def test_pretrained_names_are_recorded_with_the_weights_they_resolve_to() -> None:
     from dataclasses import replace
 
-    from shiftbench.models.loading import default_weights_note, published_name
+    from shiftbench.models.loading import default_weights_note
+    from shiftbench.models.sources import published_name
 
     # a library's default can change; the tag recorded loads the same weights again
     assert published_name("timm", "test_resnet") == "test_resnet.r160_in1k"
@@ -353,3 +356,37 @@ def test_a_local_timm_model_with_its_own_arguments_keeps_timms_aa_layer_placemen
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(model.module(x), narrow(x))
+
+
+def test_a_model_source_is_one_registered_object(monkeypatch) -> None:
+    """A new source (here `toy/WIDTH`, a conv net of that width) is one ModelSource and one
+    entry in SOURCES: names resolve to it, it builds, and its preprocessing is used."""
+    from torch import nn
+
+    from shiftbench.models import sources
+    from shiftbench.models.preprocess import Preprocess
+
+    class ToySource(sources.ModelSource):
+        name = "toy"
+
+        def match(self, name: str) -> str | None:
+            return name[4:] if name.startswith("toy/") else None
+
+        def build(self, arch: str, pretrained: bool, num_classes: int | None) -> nn.Module:
+            width = int(arch)
+            return nn.Sequential(nn.Conv2d(3, width, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                 nn.Linear(width, num_classes or 5))  # fmt: skip
+
+        def native_preprocess(self, arch: str, module: nn.Module) -> Preprocess:
+            return Preprocess(40, "bicubic", (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), None)
+
+        def names(self) -> list[str]:
+            return ["toy/8", "toy/16"]
+
+    monkeypatch.setattr(sources, "SOURCES", [ToySource(), *sources.SOURCES])
+    assert resolve_name("toy/8") == ("toy", "8")
+    model = load_model("toy/8", pretrained=False)
+    assert model.source == "toy" and model.num_classes == 5 and model.architecture == "8"
+    assert model.preprocess.input_size == 40 and model.preprocess.interpolation == "bicubic"
+    with pytest.raises(ShiftbenchError, match=r"closest: toy/8"):
+        resolve_name("toy8")

@@ -25,8 +25,8 @@ from ..antialias import AntialiasSpec, convert_spec
 from ..data.folders import ImageSet, load_canvas, scan_image_folder
 from ..data.views import Geometry, unit_range
 from ..errors import ShiftbenchError
-from ..models.loading import IMAGENET_MEAN, IMAGENET_STD
 from ..models.nets import build_net
+from ..models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from ..results.store import publish
 from ..tensorfiles import write_tensors
 

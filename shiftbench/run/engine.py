@@ -24,7 +24,7 @@ from ..data.decode import check_filter, to_device
 from ..data.folders import CanvasDataset, ImageSet, collate_canvases
 from ..data.views import Geometry, Views, unit_range
 from ..errors import ShiftbenchError
-from ..models.loading import Preprocess
+from ..models.preprocess import Preprocess
 from ..suites import Suite
 from ..suites.base import Run
 
