@@ -187,14 +187,12 @@ def _image_pass(
 ) -> _Gathered | None:
     """This rank's chunks through the engine (or from the checkpoint), gathered on rank 0.
     `suites` are those of the summary; every chunk gets fresh ones like them."""
-    first = models[0]
-
     images = (
         data
         if isinstance(data, ImageSet)
         else from_main(
             lambda: scan_image_folder(
-                data, first.num_classes, config.limit, selected_images(config)
+                data, models[0].num_classes, config.limit, selected_images(config)
             ),
             world,
         )
@@ -204,17 +202,7 @@ def _image_pass(
         return build_suites(geometry, config, images)
 
     chunks = shard(math.ceil(len(images.items) / config.chunk_size), world)
-    done: set[int] = set()
-    store = None
-    if checkpoint is not None:
-        identity = run_identity(
-            [m.describe() for m in models],
-            images.describe(),
-            images.items,
-            config.to_dict(),
-        )
-        store = Checkpoint(checkpoint, identity, len(models))
-        done = store.start(resume, world, chunks)
+    store, done = _checkpoint(checkpoint, models, images, config, resume, world, chunks)
     todo = [c for c in chunks if c not in done]
     remaining = replace(
         images, items=ImageItems.concat([_chunk(images, c, config.chunk_size) for c in todo])
@@ -260,8 +248,33 @@ def _image_pass(
         raise
     if show and skipped:
         warn(_skipped_line(skipped, "unreadable"))
+    return _Gathered(images, records, skipped, _costs(shards, world, len(models)))
+
+
+def _checkpoint(
+    checkpoint: str | Path | None,
+    models: list[LoadedModel],
+    images: ImageSet,
+    config: EvalConfig,
+    resume: bool,
+    world: World,
+    chunks: list[int],
+) -> tuple[Checkpoint | None, set[int]]:
+    """The run's checkpoint in the output folder (None without one) and which of this
+    rank's `chunks` it already holds."""
+    if checkpoint is None:
+        return None, set()
+    identity = run_identity(
+        [m.describe() for m in models], images.describe(), images.items, config.to_dict()
+    )
+    store = Checkpoint(checkpoint, identity, len(models))
+    return store, store.start(resume, world, chunks)
+
+
+def _costs(shards: list[_Shard], world: World, lanes: int) -> list[dict]:
+    """What the pass cost each lane, over every rank: the slowest rank's seconds."""
     seconds = max(s.seconds for s in shards)
-    costs = [
+    return [
         {
             "seconds": seconds,
             "processes": world.size,
@@ -269,9 +282,8 @@ def _image_pass(
             "views": sum(s.views[lane] for s in shards),
             "batch_size": min(s.batch_sizes[lane] for s in shards),
         }
-        for lane in range(len(models))
+        for lane in range(lanes)
     ]
-    return _Gathered(images, records, skipped, costs)
 
 
 def _chunk(images: ImageSet, number: int, size: int) -> ImageItems:

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from ..config import EvalConfig
 from ..data.decode import check_filter, to_device
-from ..data.folders import CanvasDataset, ImageSet, collate_canvases
+from ..data.folders import CanvasBatch, CanvasDataset, ImageSet, collate_canvases
 from ..data.views import Geometry, Views, unit_range
 from ..errors import ShiftbenchError
 from ..models.preprocess import Preprocess
@@ -310,45 +310,13 @@ def run_pass(
         raise ShiftbenchError(f"models in one pass need one resize filter, got {sorted(filters)}")
     device = device or resolve_device(config.device)
     queues = [ViewQueue(Forward(lane.module, lane.preprocess, config, device)) for lane in lanes]
-    draws = SuiteDraws(make_suites())
     interpolation = lanes[0].preprocess.interpolation
-    on_device = config.decode == "device"
-    if on_device:
+    if config.decode == "device":
         check_filter(interpolation)
-    border = geometry.border(config.canvas)
-    dataset = CanvasDataset(
-        images, geometry.canvas, interpolation, draws, encoded=on_device, border=border
-    )
     batches_of_chunks = decode_batches(len(images.items), config.chunk_size)
-    loader = DataLoader(
-        dataset,
-        batch_sampler=[batch for _, batch in batches_of_chunks],
-        num_workers=config.workers,
-        collate_fn=collate_canvases,
-        pin_memory=device.type == "cuda",
-    )
-    report = progress or (lambda images, views: None)
-    chunks: dict[int, _Chunk] = {}
-    done: list[list[Records]] = [[] for _ in lanes]
-    skipped: list[tuple[str, str]] = []
-    views = [0] * len(lanes)
-
-    def close_finished() -> None:
-        for number in sorted(chunks):
-            chunk = chunks[number]
-            if not (chunk.fed and chunk.open_runs == 0):
-                break
-            del chunks[number]
-            index = torch.cat(chunk.indices).sort().values if chunk.indices else None
-            records = [
-                _sorted_records(suites, index) if index is not None else {}
-                for suites in chunk.suites
-            ]
-            for lane, lane_records in enumerate(records):
-                done[lane].append(lane_records)
-            if on_chunk is not None:
-                on_chunk(number, records, chunk.skipped)
-
+    loader = _loader(images, geometry, config, interpolation, SuiteDraws(make_suites()),
+                     batches_of_chunks, device)  # fmt: skip
+    state = _Pass(queues, make_suites, progress or (lambda images, views: None), on_chunk)
     started = time.perf_counter()
     with torch.inference_mode():
         batches = enumerate(loader)
@@ -358,46 +326,130 @@ def run_pass(
                 number, cpu_batch = next(batches, (None, None))
                 if cpu_batch is None:
                     exhausted = True
-                    for chunk in chunks.values():
-                        chunk.fed = True
+                    state.all_fed()
                     break
-                position = batches_of_chunks[number][0]
-                for earlier, chunk in chunks.items():
-                    chunk.fed = chunk.fed or earlier < position
-                chunk = chunks.get(position)
-                if chunk is None:
-                    chunk = chunks[position] = _Chunk([make_suites() for _ in lanes])
-                if on_device:
-                    batch = to_device(cpu_batch, device, geometry.canvas, interpolation, border)
-                else:
-                    batch = cpu_batch.to(device)
-                chunk.skipped += batch.skipped
-                skipped.extend(batch.skipped)
-                if len(batch):
-                    for queue, suites in zip(queues, chunk.suites, strict=True):
-                        for suite in suites:
-                            chunk.open_runs += 1
-                            queue.add(_tracked(suite.run(batch), chunk))
-                    chunk.indices.append(batch.indices)
-                report(len(batch) + len(batch.skipped), 0)
-            close_finished()
+                batch = _on_device(cpu_batch, config, geometry, interpolation, device)
+                state.feed(batches_of_chunks[number][0], batch)
+            state.close_finished()
             if not any(q.busy for q in queues):
                 break
-            # Each lane forwards all its full batches (all it has once the data is exhausted),
-            # so a lane that needs more views per image than another never builds a backlog.
-            for number, queue in enumerate(queues):
-                while queue.waiting >= queue.forward.batch_size or (exhausted and queue.busy):
-                    forwarded = queue.step()
-                    views[number] += forwarded
-                    report(0, forwarded)
-            close_finished()
+            state.forward(exhausted)
+            state.close_finished()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - started
     return PassResult(
-        records=[merge_records(parts) for parts in done],
-        views=views,
+        records=[merge_records(parts) for parts in state.done],
+        views=state.views,
         batch_sizes=[q.forward.batch_size for q in queues],
-        seconds=seconds,
-        skipped=skipped,
+        seconds=time.perf_counter() - started,
+        skipped=state.skipped,
     )
+
+
+def _loader(
+    images: ImageSet,
+    geometry: Geometry,
+    config: EvalConfig,
+    interpolation: str,
+    draws: SuiteDraws,
+    batches_of_chunks: list[tuple[int, list[int]]],
+    device: torch.device,
+) -> DataLoader:
+    """Decoding workers: canvases (or encoded JPEGs) with each image's draws, in the batches
+    `decode_batches` made, never crossing a chunk."""
+    border = geometry.border(config.canvas)
+    dataset = CanvasDataset(
+        images, geometry.canvas, interpolation, draws, encoded=config.decode == "device",
+        border=border,
+    )  # fmt: skip
+    return DataLoader(
+        dataset,
+        batch_sampler=[batch for _, batch in batches_of_chunks],
+        num_workers=config.workers,
+        collate_fn=collate_canvases,
+        pin_memory=device.type == "cuda",
+    )
+
+
+def _on_device(
+    cpu_batch: CanvasBatch,
+    config: EvalConfig,
+    geometry: Geometry,
+    interpolation: str,
+    device: torch.device,
+) -> CanvasBatch:
+    """The decoded batch on the device (its JPEGs decoded there with --decode device)."""
+    if config.decode == "device":
+        border = geometry.border(config.canvas)
+        return to_device(cpu_batch, device, geometry.canvas, interpolation, border)
+    return cpu_batch.to(device)
+
+
+class _Pass:
+    """What one pass holds while it runs: the chunks in flight, the records of the finished
+    ones per lane, the files skipped and the views forwarded per lane."""
+
+    def __init__(
+        self,
+        queues: list[ViewQueue],
+        make_suites: Callable[[], list[Suite]],
+        report: Progress,
+        on_chunk: ChunkDone | None,
+    ) -> None:
+        self.queues, self.make_suites, self.report, self.on_chunk = (
+            queues, make_suites, report, on_chunk
+        )  # fmt: skip
+        self.chunks: dict[int, _Chunk] = {}
+        self.done: list[list[Records]] = [[] for _ in queues]
+        self.skipped: list[tuple[str, str]] = []
+        self.views = [0] * len(queues)
+
+    def all_fed(self) -> None:
+        """The data is exhausted: every chunk in flight has all its images."""
+        for chunk in self.chunks.values():
+            chunk.fed = True
+
+    def feed(self, position: int, batch: CanvasBatch) -> None:
+        """Start every suite of every lane on a batch of the chunk at `position`; earlier
+        chunks have all their images then."""
+        for earlier, chunk in self.chunks.items():
+            chunk.fed = chunk.fed or earlier < position
+        chunk = self.chunks.get(position)
+        if chunk is None:
+            chunk = self.chunks[position] = _Chunk([self.make_suites() for _ in self.queues])
+        chunk.skipped += batch.skipped
+        self.skipped.extend(batch.skipped)
+        if len(batch):
+            for queue, suites in zip(self.queues, chunk.suites, strict=True):
+                for suite in suites:
+                    chunk.open_runs += 1
+                    queue.add(_tracked(suite.run(batch), chunk))
+            chunk.indices.append(batch.indices)
+        self.report(len(batch) + len(batch.skipped), 0)
+
+    def forward(self, exhausted: bool) -> None:
+        """Each lane forwards all its full batches (all it has once the data is exhausted),
+        so a lane that needs more views per image than another never builds a backlog."""
+        for number, queue in enumerate(self.queues):
+            while queue.waiting >= queue.forward.batch_size or (exhausted and queue.busy):
+                forwarded = queue.step()
+                self.views[number] += forwarded
+                self.report(0, forwarded)
+
+    def close_finished(self) -> None:
+        """Hand on the records of the chunks, in order, whose images are all fed and whose
+        runs are all done."""
+        for number in sorted(self.chunks):
+            chunk = self.chunks[number]
+            if not (chunk.fed and chunk.open_runs == 0):
+                break
+            del self.chunks[number]
+            index = torch.cat(chunk.indices).sort().values if chunk.indices else None
+            records = [
+                _sorted_records(suites, index) if index is not None else {}
+                for suites in chunk.suites
+            ]
+            for lane, lane_records in enumerate(records):
+                self.done[lane].append(lane_records)
+            if self.on_chunk is not None:
+                self.on_chunk(number, records, chunk.skipped)
