@@ -13,7 +13,6 @@ import torch
 
 from .config import EvalConfig
 from .console import note, progress_bar, warn
-from .corruptions import ReleasedSet
 from .data.folders import (
     UNREADABLE,
     ImageItems,
@@ -111,8 +110,8 @@ def evaluate_many(
     back instead of evaluated. Under torchrun every rank evaluates its own chunks and rank 0
     gathers all records and returns the results; the other ranks return an empty list.
     Model suites (filters) read only the models; with nothing else, `data` may be None.
-    On the released ImageNet-C files (`data` a ReleasedSet, see `released_images`) the
-    corruption suite reads each file's centre window; the margin is the max shift.
+    On a kind of data read as stored (the released ImageNet-C files, `released_images`) the
+    suites it declares read each file's centre window; its margin is the max shift.
     """
     config = config or EvalConfig()
     world = current_world(config.device)
@@ -142,11 +141,10 @@ def evaluate_many(
 
 
 def run_config(config: EvalConfig, data: object, input_size: int) -> EvalConfig:
-    """The settings a run on `data` records: on the released ImageNet-C files the max shift
-    is the margin their stored size leaves around the window."""
-    if isinstance(data, ReleasedSet):
-        return replace(config, max_shift=data.margin(input_size))
-    return config
+    """The settings a run on `data` records: where the data kind's stored images leave a
+    margin around the window (the released ImageNet-C files), that margin is the max shift."""
+    margin = data.margin(input_size) if isinstance(data, ImageSet) else None
+    return config if margin is None else replace(config, max_shift=margin)
 
 
 def geometry_record(geometry: Geometry) -> dict:
@@ -312,7 +310,7 @@ def _announce(
         warn(message)
     for message in (m for suite in suites for m in suite.warnings()):
         warn(message)
-    photographs = not isinstance(images, ReleasedSet)  # the released files are read as stored
+    photographs = not images.read_as_stored
     enlarged = enlarged_warning(images, geometry, config.canvas) if photographs else None
     if enlarged is not None:
         warn(enlarged)

@@ -320,3 +320,32 @@ def test_shift_suites_need_a_margin_and_clean_does_not(folder: Path) -> None:
             SUITES[name](Geometry(SIZE, 0), config())
     result = evaluate(wrap(Blind(3), SIZE), folder, config(suites=("clean",), max_shift=0))
     assert result.data["geometry"]["canvas"] == SIZE
+
+
+def test_a_kind_of_data_declares_the_suites_that_read_it(folder) -> None:
+    """A data kind is an ImageSet subclass declaring its kind, title and suites; nothing
+    else tests for its type (the released ImageNet-C files are the kind "imagenet_c")."""
+    from dataclasses import fields
+
+    from shiftbench import ShiftbenchError
+    from shiftbench.data.folders import ImageSet
+    from shiftbench.data.views import Geometry
+    from shiftbench.results.result import data_kind
+    from shiftbench.suites import build_suites
+
+    from .helpers import config
+
+    class CleanOnly(ImageSet):
+        kind = "clean_only"
+        title = "clean-only images"
+        suites = ("clean",)
+
+    listed = scan_image_folder(folder, 3)
+    images = CleanOnly(**{f.name: getattr(listed, f.name) for f in fields(listed)})
+    window = Geometry(16, 8)
+    with pytest.raises(ShiftbenchError, match="clean-only images are read by the clean suite"):
+        build_suites(window, config(suites=("clean", "consistency")), images)
+    assert [s.name for s in build_suites(window, config(suites=("clean",)), images)] == ["clean"]
+    assert images.describe()["kind"] == "clean_only" and listed.describe()["kind"] == "folder"
+    # results written before kinds were recorded
+    assert data_kind({"imagenet_c": {}}) == "imagenet_c" and data_kind({"root": "x"}) == "folder"

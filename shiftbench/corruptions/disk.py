@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -147,6 +148,11 @@ class ReleasedSet(ImageSet):
     """Every image of the (corruption, severity) sets found under an ImageNet-C root, and of
     the clean folder when given (paths `clean/<synset>/<file>`), as one listing. `cell[i]`
     and `base[i]` are image i's cell number and base-image number."""
+
+    kind: ClassVar[str] = "imagenet_c"
+    title: ClassVar[str] = "the released ImageNet-C files"
+    read_as_stored: ClassVar[bool] = True
+    suites: ClassVar[tuple[str, ...] | None] = ("corruption",)
 
     sets: CorruptedSets | None = None
     clean_root: Path | None = None

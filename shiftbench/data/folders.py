@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, overload
+from typing import BinaryIO, ClassVar, overload
 
 import numpy as np
 import torch
@@ -221,7 +221,20 @@ def selected_images(config: EvalConfig) -> ImageList | None:
 
 @dataclass
 class ImageSet:
-    """The images of one folder tree selected for evaluation, with their labels."""
+    """The images of one folder tree selected for evaluation, with their labels.
+
+    A kind of data declares what the rest of shiftbench needs to know of it: its `kind`
+    (recorded in results.json), `title` (for messages), whether its files are `read_as_stored`
+    (not resized to the canvas: no resize notes or enlarged-image warning), the `margin` its
+    stored images leave around a model's window (None: the run's max shift), and the
+    `suites` that can read it (None: every image suite). An image folder is the first kind;
+    `corruptions.disk.ReleasedSet` (the released ImageNet-C files) the second.
+    """
+
+    kind: ClassVar[str] = "folder"
+    title: ClassVar[str] = "an image folder"
+    read_as_stored: ClassVar[bool] = False
+    suites: ClassVar[tuple[str, ...] | None] = None
 
     root: Path
     classes: list[str]
@@ -235,6 +248,7 @@ class ImageSet:
     def describe(self) -> dict:
         """The JSON-ready description recorded in results.json."""
         return {
+            "kind": self.kind,
             "root": str(self.root),
             "classes": len(self.classes),
             "label_map": self.label_map,
@@ -249,6 +263,11 @@ class ImageSet:
     def file(self, item: ImageItem) -> Path:
         """Where `item` is on disk."""
         return self.root / item.path
+
+    def margin(self, input_size: int) -> int | None:
+        """The pixels around a model's window that the stored images leave (the max shift
+        they allow); None when the images are resized to the run's canvas."""
+        return None
 
     def warnings(self) -> list[str]:
         """What a user should hear about this selection before it is evaluated."""

@@ -23,7 +23,7 @@ from ..config import EvalConfig
 from ..errors import ShiftbenchError
 from ..suites import build_suites, needs_images
 from ..suites.base import PerImage, image_generator
-from ..suites.corruption import ReleasedCorruptionSuite
+from .result import data_kind
 from ..data.views import Geometry
 
 ALPHA = 0.05
@@ -114,8 +114,7 @@ def saved_terms(saved: dict) -> dict[str, PerImage]:
             "suites, so no paired statistics"
         )
     window = Geometry(geometry["input_size"], geometry["max_shift"])
-    released = "imagenet_c" in saved["data"]
-    suites = [ReleasedCorruptionSuite(window, config)] if released else build_suites(window, config)
+    suites = build_suites(window, config, kind=data_kind(saved["data"]))
     terms = {}
     for suite in suites:
         own = suite.per_image(suite.own(records))

@@ -15,7 +15,7 @@ from rich.table import Table
 from .comparison import comparison_csv, comparison_document, paired_markdown
 from ..errors import ShiftbenchError, first_line
 from .paired import DEFAULT_RESAMPLES, Difference, paired_differences
-from .result import EvalResult
+from .result import EvalResult, data_kind
 from ..stats import format_value
 from .store import COMPARISON, publish, remove_written
 from ..suites import Curve
@@ -297,7 +297,7 @@ def _protocol_lines(variants: list[dict]) -> list[str]:
         if not geometry:
             continue
         window = geometry["input_size"]
-        if "imagenet_c" in v["data"]:
+        if data_kind(v["data"]) == "imagenet_c":
             line = (
                 "The released ImageNet-C files at their stored size, scored on their centre "
                 f"{window} px window."

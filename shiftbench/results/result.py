@@ -83,6 +83,12 @@ class EvalResult:
         }
 
 
+def data_kind(data: dict) -> str:
+    """The kind of data a saved result was measured on (`ImageSet.kind`); results written
+    before kinds were recorded tell the released ImageNet-C files by their description."""
+    return data.get("kind") or ("imagenet_c" if "imagenet_c" in data else "folder")
+
+
 def _git_revision() -> str | None:
     here = Path(__file__).resolve().parent
     try:

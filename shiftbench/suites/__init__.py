@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..config import EvalConfig
-from ..corruptions import ReleasedSet
 from ..data.folders import ImageSet
 from ..data.views import Geometry
 from ..errors import ShiftbenchError
@@ -21,6 +20,10 @@ SHIFT_SUITES = (CleanSuite, ConsistencySuite, DiagonalSuite, CircularSuite, Tran
 IMAGE_SUITES: dict[str, type[Suite]] = {cls.name: cls for cls in (*SHIFT_SUITES, CorruptionSuite)}
 MODEL_SUITES = {FiltersSuite.name: FiltersSuite}
 SUITES: dict[str, type] = {**IMAGE_SUITES, **MODEL_SUITES}
+# The suite that reads a kind of data its own way, by (data kind, suite name).
+KIND_SUITES: dict[tuple[str, str], type[Suite]] = {
+    ("imagenet_c", "corruption"): ReleasedCorruptionSuite,
+}
 
 __all__ = [
     "IMAGE_SUITES",
@@ -60,19 +63,25 @@ def metric_key(name: str) -> str:
 
 
 def build_suites(
-    geometry: Geometry, config: EvalConfig, images: ImageSet | None = None
+    geometry: Geometry, config: EvalConfig, images: ImageSet | None = None, kind: str = "folder"
 ) -> list[Suite]:
-    """Instantiate the image suites named in `config` for windows of `geometry`; on the
-    released ImageNet-C files (`images` a ReleasedSet), the one suite that reads them."""
+    """Instantiate the image suites named in `config` for windows of `geometry`, as the kind
+    of data (`images.kind`, else `kind`) has them read: only the suites that kind declares,
+    each in its own form for that kind where `KIND_SUITES` has one."""
     names = parse_suite_names(",".join(config.suites))
-    if isinstance(images, ReleasedSet):
-        if names != ("corruption",):
-            raise ShiftbenchError(
-                "the released ImageNet-C files are read by the corruption suite alone; "
-                "run the other suites in a separate eval"
-            )
-        return [ReleasedCorruptionSuite(geometry, config, images)]
-    return [IMAGE_SUITES[name](geometry, config) for name in names if name in IMAGE_SUITES]
+    kind = images.kind if images is not None else kind
+    if images is not None and images.suites is not None and names != images.suites:
+        raise ShiftbenchError(
+            f"{images.title} are read by the {', '.join(images.suites)} suite alone; "
+            "run the other suites in a separate eval"
+        )
+    suites: list[Suite] = []
+    for name in (n for n in names if n in IMAGE_SUITES):
+        own = KIND_SUITES.get((kind, name))
+        suites.append(
+            own(geometry, config, images) if own else IMAGE_SUITES[name](geometry, config)
+        )
+    return suites
 
 
 def needs_images(names: tuple[str, ...]) -> bool:
