@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from .errors import ShiftbenchError
 
@@ -23,6 +24,17 @@ PAD_ATTACK_FRACTION = 0.107
 MAX_SEED = 2**63 - 1
 
 
+def _setting(
+    default: object, *, suite: str | None = None, compared: bool = False, speed: bool = False
+) -> Any:
+    """A setting of `EvalConfig` with its role declared once: the `suite` that reads it (set
+    to another value than its default while that suite is not selected, it is refused);
+    whether `shiftbench check` compares it (`compared`: two results that differ in it are not
+    comparable; the settings the suites resolve are compared apart); and whether it changes
+    only the `speed` (a resumed run may change it)."""
+    return field(default=default, metadata={"suite": suite, "compared": compared, "speed": speed})
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Options of one evaluation; recorded whole in results.json so the run can be repeated.
@@ -39,26 +51,26 @@ class EvalConfig:
     """
 
     suites: tuple[str, ...] = DEFAULT_SUITES
-    max_shift: int = 32
-    shift_passes: int = 5
-    attack_mode: str = "crop"
-    attack_radius: int | None = None
-    attack_step: int | None = None
-    seed: int = 0
-    limit: int | None = None
+    max_shift: int = _setting(32, compared=True)
+    shift_passes: int = _setting(5, suite="consistency", compared=True)
+    attack_mode: str = _setting("crop", suite="translation")
+    attack_radius: int | None = _setting(None, suite="translation")
+    attack_step: int | None = _setting(None, suite="translation")
+    seed: int = _setting(0, compared=True)
+    limit: int | None = _setting(None, compared=True)
     image_list: str | None = None
-    batch_size: int | str = 64
-    workers: int = DEFAULT_WORKERS
-    device: str = "auto"
-    amp: str = "none"
-    channels_last: bool = False
-    compile: bool = False
-    corruptions: tuple[str, ...] | None = None
-    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
-    jpeg_like_release: bool = False
+    batch_size: int | str = _setting(64, speed=True)
+    workers: int = _setting(DEFAULT_WORKERS, speed=True)
+    device: str = _setting("auto", speed=True)
+    amp: str = _setting("none", compared=True)
+    channels_last: bool = _setting(False, speed=True)
+    compile: bool = _setting(False, speed=True)
+    corruptions: tuple[str, ...] | None = _setting(None, suite="corruption", compared=True)
+    severities: tuple[int, ...] = _setting((1, 2, 3, 4, 5), suite="corruption", compared=True)
+    jpeg_like_release: bool = _setting(False, suite="corruption", compared=True)
     chunk_size: int = 1024
-    decode: str = "pil"
-    canvas: str = "resize"
+    decode: str = _setting("pil", compared=True)
+    canvas: str = _setting("resize", compared=True)
 
     def __post_init__(self) -> None:
         checks = [
@@ -90,12 +102,25 @@ class EvalConfig:
         for ok, message in checks:
             if not ok:
                 raise ShiftbenchError(message)
+        for name, suite in SUITE_SETTINGS.items():
+            value = getattr(self, name)
+            value = tuple(value) if isinstance(value, list) else value  # as results.json has it
+            if suite not in self.suites and value != DEFAULTS[name]:
+                raise ShiftbenchError(
+                    f"{name} is read by the {suite} suite, which is not selected (suites)"
+                )
 
     @classmethod
     def from_dict(cls, saved: dict) -> EvalConfig:
-        """The configuration recorded in a results.json (`to_dict`), ignoring unknown keys."""
+        """The configuration recorded in a results.json (`to_dict`), ignoring unknown keys
+        and the settings of suites it did not run (they had no effect)."""
+        suites = saved.get("suites") or DEFAULT_SUITES
         known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in saved.items() if k in known}
+        values = {
+            k: v
+            for k, v in saved.items()
+            if k in known and (k not in SUITE_SETTINGS or SUITE_SETTINGS[k] in suites)
+        }
         for key in ("suites", "corruptions", "severities"):
             if isinstance(values.get(key), list):
                 values[key] = tuple(values[key])
@@ -108,3 +133,14 @@ class EvalConfig:
         out["corruptions"] = list(self.corruptions) if self.corruptions else None
         out["severities"] = list(self.severities)
         return out
+
+
+DEFAULTS = {f.name: f.default for f in fields(EvalConfig)}
+# The settings read by one suite only, and that suite.
+SUITE_SETTINGS = {
+    f.name: f.metadata["suite"] for f in fields(EvalConfig) if f.metadata.get("suite")
+}
+# The settings whose difference makes two results incomparable (`shiftbench check`).
+COMPARED_SETTINGS = tuple(f.name for f in fields(EvalConfig) if f.metadata.get("compared"))
+# The settings that change how fast, not what, is computed: a resumed run may change them.
+SPEED_SETTINGS = tuple(f.name for f in fields(EvalConfig) if f.metadata.get("speed"))

@@ -11,6 +11,7 @@ from PIL import Image
 from torch import nn
 
 from shiftbench import EvalConfig, LoadedModel, wrap_module
+from shiftbench.config import DEFAULT_SUITES
 
 # A random-init timm test_resnet with a 3-class head at 32 px, one process: fast CLI runs.
 TINY_OPTIONS = ["--no-pretrained", "--num-classes", "3", "--img-size", "32", "--max-shift", "8"]
@@ -84,15 +85,12 @@ def wrap(module: nn.Module, size: int, name: str = "tiny") -> LoadedModel:
 
 
 def config(**overrides: object) -> EvalConfig:
-    """A small, single-process, CPU EvalConfig for tests."""
-    base: dict = {
-        "max_shift": 8,
-        "shift_passes": 3,
-        "batch_size": 16,
-        "workers": 0,
-        "device": "cpu",
-    }
+    """A small, single-process, CPU EvalConfig for tests (3 consistency passes when the
+    consistency suite runs: its setting is refused without it)."""
+    base: dict = {"max_shift": 8, "batch_size": 16, "workers": 0, "device": "cpu"}
     base.update(overrides)
+    if "consistency" in base.get("suites", DEFAULT_SUITES):
+        base.setdefault("shift_passes", 3)
     return EvalConfig(**base)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..config import MAX_SEED, EvalConfig
+from ..config import MAX_SEED, SUITE_SETTINGS, EvalConfig
 from ..corruptions import parse_corruptions, parse_severities
 from ..data.folders import read_image_list
 from ..errors import ShiftbenchError
@@ -341,18 +341,12 @@ def eval_config(
     """The evaluation settings from the command's options (`released`: on the released
     ImageNet-C files). An option that no selected suite reads is refused; options left out
     take EvalConfig's defaults."""
-    # options read by one suite only: (passed, that suite); passing one without it is an error
-    read_by = {
-        "--shift-passes": (shift_passes is not None, "consistency"),
-        "--attack-mode": (attack_mode is not None, "translation"),
-        "--attack-radius": (attack_radius is not None, "translation"),
-        "--attack-step": (attack_step is not None, "translation"),
-        "--corruptions": (corruptions is not None, "corruption"),
-        "--severities": (severities is not None, "corruption"),
-        "--jpeg-like-release": (jpeg_like_release, "corruption"),
-    }
-    for option, (passed, suite) in read_by.items():
-        if passed and suite not in suites:
+    # an option read by one suite only (the parameters are named as the settings), passed
+    # without that suite, is an error even at its default value
+    given = locals()
+    for name, suite in SUITE_SETTINGS.items():
+        if given[name] not in (None, False) and suite not in suites:
+            option = "--" + name.replace("_", "-")
             raise ShiftbenchError(f"{option} is read by the {suite} suite, which is not selected")
     if released and jpeg_like_release:
         raise ShiftbenchError("--jpeg-like-release is for corruptions made on the fly")

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import EvalConfig
+from ..config import COMPARED_SETTINGS, EvalConfig
 from ..errors import ShiftbenchError
 from ..stats import format_value
 from ..suites import metric_key
@@ -18,19 +18,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-# Settings that change the numbers: two results that differ here are not comparable.
-COMPARED_CONFIG = (
-    "max_shift",
-    "shift_passes",
-    "seed",
-    "limit",
-    "amp",
-    "corruptions",
-    "severities",
-    "jpeg_like_release",
-    "decode",
-    "canvas",
-)
 
 
 @dataclass(frozen=True)
@@ -165,7 +152,7 @@ def mismatches(current: dict, baseline: dict) -> list[str]:
     found = []
     # a setting missing from a result written before it existed had its default behaviour
     default = EvalConfig().to_dict()
-    for key in COMPARED_CONFIG:
+    for key in COMPARED_SETTINGS:
         a, b = (r["config"].get(key, default[key]) for r in (current, baseline))
         if a != b and not (key == "limit" and same_images):
             found.append(f"config.{key}: {b} -> {a}")

@@ -18,14 +18,13 @@ from pathlib import Path
 
 import torch
 
+from ..config import SPEED_SETTINGS
 from ..data.folders import ImageItems
 from ..errors import ShiftbenchError, WriteError, first_line
 from ..tensorfiles import read_tensors, write_tensors
 from .distributed import World, barrier
 
 PARTIAL = ".partial"
-# Settings that change how fast, not what, is computed: a resumed run may change them.
-SPEED_SETTINGS = ("batch_size", "workers", "device", "compile", "channels_last")
 
 Records = dict[str, torch.Tensor]
 
