@@ -1,0 +1,1 @@
+"""Results: their typed shape, folders, paired statistics, gates, reports and plots."""
