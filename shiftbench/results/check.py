@@ -19,7 +19,6 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
-
 @dataclass(frozen=True)
 class Gate:
     """A tolerance: `max-drop` (points the metric may worsen) or `min` (a bound it must

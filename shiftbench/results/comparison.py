@@ -11,8 +11,8 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from .paired import Difference
 from ..stats import format_value, interval_decimals
+from .paired import Difference
 
 CSV_COLUMNS = [
     "metric",

@@ -18,13 +18,13 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .check import mismatches
 from ..config import EvalConfig
+from ..data.views import Geometry
 from ..errors import ShiftbenchError
 from ..suites import build_suites, needs_images
 from ..suites.base import PerImage, image_generator
+from .check import mismatches
 from .result import data_kind
-from ..data.views import Geometry
 
 ALPHA = 0.05
 DEFAULT_RESAMPLES = 2000

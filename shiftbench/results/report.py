@@ -1,4 +1,4 @@
-"""Result files (written whole through `shiftbench.results.store`), reading them back, and tables."""
+"""Result files (written whole through `shiftbench.results.store`), read back, and tables."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from .comparison import comparison_csv, comparison_document, paired_markdown
 from ..errors import ShiftbenchError, first_line
-from .paired import DEFAULT_RESAMPLES, Difference, paired_differences
-from .result import EvalResult, data_kind
 from ..stats import format_value
-from .store import COMPARISON, publish, remove_written
 from ..suites import Curve
 from ..tensorfiles import read_tensors, write_tensors
+from .comparison import comparison_csv, comparison_document, paired_markdown
+from .paired import DEFAULT_RESAMPLES, Difference, paired_differences
+from .result import EvalResult, data_kind
+from .store import COMPARISON, publish, remove_written
 
 CURVE_COLUMNS = ["x", "value", "ci_low", "ci_high", "n"]
 

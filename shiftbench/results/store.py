@@ -21,8 +21,8 @@ from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..run.checkpoint import PARTIAL, discard, interrupted
 from ..errors import Interrupted, WriteError
+from ..run.checkpoint import PARTIAL, discard, interrupted
 
 MANIFEST = ".shiftbench-files.json"
 COMPARISON = "comparison.json"
