@@ -1,4 +1,5 @@
-"""safetensors files read and written with the errors of any other file.
+"""Files written whole or not at all, and safetensors files read and written with the errors
+of any other file.
 
 safetensors' own `save_file` and `load_file` raise `SafetensorError` for a full disk, a
 missing folder or a truncated file, which is neither an OSError nor a ValueError: callers
@@ -26,8 +27,14 @@ def write_tensors(
     """Write `tensors` (contiguous, on the CPU) and `metadata` as a safetensors file at
     `path`, whole or not at all: into a hidden file beside it, then renamed into place.
     OSError when it cannot be written, with the hidden file removed."""
+    write_whole(path, _save(tensors, metadata=metadata))
+
+
+def write_whole(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all: into a hidden file beside it, then renamed
+    into place (a reader never sees half a file). OSError when it cannot be written, with
+    the hidden file removed."""
     path = Path(path)
-    data = _save(tensors, metadata=metadata)
     partial = path.with_name(f".{path.name}.partial")
     try:
         with open(partial, "wb") as handle:

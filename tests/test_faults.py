@@ -64,14 +64,14 @@ def straight(tmp_path: Path, model_file: str) -> tuple[Path, Path]:
 def test_disk_full_at_the_start(straight, tmp_path: Path, model_file: str, monkeypatch) -> None:
     data, reference = straight
     out = tmp_path / "out"
-    original = Path.write_text
+    original = shiftbench.run.checkpoint.write_whole
 
-    def write_text(self: Path, *args, **kwargs):
-        if self.name == ".run.json.tmp":
+    def write_whole(path: Path, data: bytes) -> None:
+        if Path(path).name == "run.json":  # the first file a run writes
             _disk_full()
-        return original(self, *args, **kwargs)
+        original(path, data)
 
-    monkeypatch.setattr(Path, "write_text", write_text)
+    monkeypatch.setattr(shiftbench.run.checkpoint, "write_whole", write_whole)
     full = runner.invoke(app, slow_args(model_file, data, out, *CHUNKS))
     assert full.exit_code == 2
     _one_error_line(full, f"cannot write {out / PARTIAL}: No space left on device")

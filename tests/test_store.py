@@ -86,3 +86,18 @@ def test_a_comparison_with_fewer_variants_removes_the_others(folder: Path, tmp_p
     assert not (out / "aa2" / "mine.txt").exists() and (out / "aa2" / "results.json").is_file()
     assert _names(out / "aa3") == {"mine.txt"}  # only the user's file is left of it
     assert json.loads((out / "comparison.json").read_text())["variants"] == ["baseline", "aa2"]
+
+
+def test_a_list_naming_files_elsewhere_removes_nothing_there(folder: Path, tmp_path: Path) -> None:
+    """The list is read back from the folder: an entry edited to point outside it (or a
+    curve key with a slash) is not a file of the folder and is never removed."""
+    out = tmp_path / "out"
+    _eval(folder, out, "clean")
+    outside = tmp_path / "precious.txt"
+    outside.write_text("mine\n")
+    listed = json.loads((out / MANIFEST).read_text())
+    listed["report"] = ["../precious.txt", str(outside), "..", "report.md"]
+    (out / MANIFEST).write_text(json.dumps(listed))
+    assert written_files(out)["report"] == ["report.md"]
+    _eval(folder, out, "clean")
+    assert outside.read_text() == "mine\n"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..errors import Interrupted, WriteError
 from ..run.checkpoint import PARTIAL, discard, interrupted
+from ..tensorfiles import write_whole
 
 MANIFEST = ".shiftbench-files.json"
 COMPARISON = "comparison.json"
@@ -132,8 +133,8 @@ def written_files(folder: Path) -> dict[str, list[str]]:
     try:
         listed = json.loads((folder / MANIFEST).read_text())
         if isinstance(listed, dict):
-            return {kind: [str(name) for name in names] for kind, names in listed.items()}
-    except (OSError, ValueError):
+            return {kind: _file_names(names) for kind, names in listed.items()}
+    except (OSError, ValueError, TypeError):
         pass
     found = {k: [n for n in names if (folder / n).is_file()] for k, names in _UNLISTED.items()}
     try:
@@ -141,7 +142,13 @@ def written_files(folder: Path) -> dict[str, list[str]]:
         found["results"] += [f"curve_{c['key']}.csv" for c in curves if isinstance(c, dict)]
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         pass
-    return {kind: names for kind, names in found.items() if names}
+    return {kind: _file_names(names) for kind, names in found.items() if names}
+
+
+def _file_names(names: list) -> list[str]:
+    """The entries that name a file of the folder itself: a list edited by hand (or a curve
+    key with a slash) never makes shiftbench remove a file elsewhere."""
+    return [str(n) for n in names if str(n) == Path(str(n)).name and str(n) not in ("", ".", "..")]
 
 
 def _umask() -> int:
@@ -181,9 +188,7 @@ def publish(out: Path, write: Callable[[Path], None], kind: str) -> list[Path]:
 
 
 def _write_manifest(out: Path, sets: dict[str, list[str]]) -> None:
-    staged = out / f"{MANIFEST}.tmp"
-    staged.write_text(json.dumps(sets, indent=1, sort_keys=True) + "\n")
-    os.replace(staged, out / MANIFEST)
+    write_whole(out / MANIFEST, (json.dumps(sets, indent=1, sort_keys=True) + "\n").encode())
 
 
 def remove_written(folder: Path) -> None:

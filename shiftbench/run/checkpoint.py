@@ -11,7 +11,6 @@ results are those of an uninterrupted run. The folder goes once the results are 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch
 from ..config import SPEED_SETTINGS
 from ..data.folders import ImageItems
 from ..errors import ShiftbenchError, WriteError, first_line
-from ..tensorfiles import read_tensors, write_tensors
+from ..tensorfiles import read_tensors, write_tensors, write_whole
 from .distributed import World, barrier
 
 PARTIAL = ".partial"
@@ -79,9 +78,7 @@ class Checkpoint:
             try:
                 shutil.rmtree(self.folder, ignore_errors=True)
                 self.folder.mkdir(parents=True)
-                written = self.folder / ".run.json.tmp"
-                written.write_text(json.dumps(self.identity, indent=1) + "\n")
-                os.replace(written, run_file)
+                write_whole(run_file, (json.dumps(self.identity, indent=1) + "\n").encode())
             except OSError as exc:
                 shutil.rmtree(self.folder, ignore_errors=True)
                 raise WriteError(f"cannot write {self.folder}: {exc.strerror or exc}") from None
