@@ -123,7 +123,9 @@ def evaluate_many(
     gathered = None
     if suites:
         if data is None:
-            raise ShiftbenchError("--data is required (an image folder, one sub-folder per class)")
+            raise ShiftbenchError(
+                "{data} is required (an image folder, one sub-folder per class)", "data"
+            )
         check_shared_input(models)
         gathered = _image_pass(
             models, data, config, geometry, suites, verbose and world.main, checkpoint, resume,
@@ -190,7 +192,7 @@ def _image_pass(
         if isinstance(data, ImageSet)
         else from_main(
             lambda: scan_image_folder(
-                data, models[0].num_classes, config.limit, selected_images(config)
+                data, models[0].num_classes, config.limit, selected_images(config.image_list)
             ),
             world,
         )

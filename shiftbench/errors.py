@@ -1,9 +1,26 @@
 """The exception types that mean "the user's input is wrong", "a file could not be
 written" and "the user stopped the run"."""
 
+from collections.abc import Callable
+
 
 class ShiftbenchError(Exception):
-    """Bad input or an impossible request; the CLI prints it as one line and exits 2."""
+    """Bad input or an impossible request; the CLI prints it as one line and exits 2.
+
+    A message may name the parameters it is about as `{name}` fields, listed after it:
+    `ShiftbenchError("{max_shift} must be >= 0", "max_shift")` reads "max_shift must be
+    >= 0" from Python, and the CLI shows the parameter as its flag (`naming`)."""
+
+    def __init__(self, message: str, *parameters: str) -> None:
+        self.template = message
+        self.parameters = parameters
+        super().__init__(self.naming(lambda name: name))
+
+    def naming(self, name_of: Callable[[str], str]) -> str:
+        """The message with each parameter named by `name_of` (a flag, for the CLI)."""
+        if not self.parameters:
+            return self.template
+        return self.template.format(**{p: name_of(p) for p in self.parameters})
 
 
 class WriteError(ShiftbenchError):

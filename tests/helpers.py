@@ -91,7 +91,7 @@ def config(**overrides: object) -> EvalConfig:
     base.update(overrides)
     if "consistency" in base.get("suites", DEFAULT_SUITES):
         base.setdefault("shift_passes", 3)
-    return EvalConfig(**base)
+    return EvalConfig.from_settings(**base)
 
 
 # A small random conv net (seeded by shiftbench before it is built), slowed down by

@@ -84,7 +84,7 @@ def test_records_recompute_every_metric(folder: Path, tmp_path: Path) -> None:
     )
     meta = json.loads((out / "results.json").read_text())
     records = load_file(str(out / "records.safetensors"))
-    config = EvalConfig(**{**meta["config"], "suites": tuple(meta["config"]["suites"])})
+    config = EvalConfig.from_dict(meta["config"])
     geometry = Geometry(
         meta["data"]["geometry"]["input_size"], meta["data"]["geometry"]["max_shift"]
     )

@@ -68,8 +68,12 @@ def test_the_api_docs_name_every_evaluation_setting() -> None:
     from shiftbench import EvalConfig
 
     api = (ROOT / "docs" / "api.md").read_text()
+    from shiftbench.suites import OPTIONS
+
     missing = [f.name for f in fields(EvalConfig) if f"`{f.name}`" not in api]
     assert missing == [], f"docs/api.md does not name EvalConfig's {missing}"
+    undeclared = [name for name in OPTIONS if f"{name}=" not in api]
+    assert undeclared == [], f"docs/api.md does not name the suite options {undeclared}"
 
 
 def test_every_option_of_every_command_is_documented() -> None:

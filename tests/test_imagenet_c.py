@@ -240,7 +240,7 @@ def test_compare_on_the_released_files(tmp_path: Path) -> None:
         ),
         (["--suite", "corruption", "--imagenet-c", ".", "--severities", "6"], "1..5"),
         (["--suite", "corruption", "--imagenet-c", "EMPTY"], "no ImageNet-C images"),
-        (["--imagenet-c", "."], "read by --suite corruption"),
+        (["--imagenet-c", "."], "--imagenet-c is read by the corruption suite"),
         (["-s", "corruption", "--imagenet-c", ".", "--max-shift", "8"], "no effect with the"),
         (["-s", "corruption", "--imagenet-c", ".", "--jpeg-like-release"], "made on the fly"),
         (["-s", "corruption", "--imagenet-c", ".", "--canvas", "pad"], "read as they were stored"),

@@ -114,7 +114,9 @@ def test_per_image_terms_average_to_every_metric(tmp_path: Path, folder: Path) -
 
 
 def test_saved_config_round_trips() -> None:
-    settings = EvalConfig(suites=("clean", "corruption"), corruptions=("fog",), severities=(2,))
+    settings = EvalConfig.from_settings(
+        suites=("clean", "corruption"), corruptions=("fog",), severities=(2,)
+    )
     assert EvalConfig.from_dict(settings.to_dict()) == settings
     with pytest.raises(ShiftbenchError):
         EvalConfig.from_dict({**settings.to_dict(), "batch_size": 0})

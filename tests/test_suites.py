@@ -316,7 +316,7 @@ def test_shift_suites_need_a_margin_and_clean_does_not(folder: Path) -> None:
     from shiftbench import ShiftbenchError
 
     for name in ("consistency", "diagonal", "circular"):
-        with pytest.raises(ShiftbenchError, match=f"the {name} suite needs --max-shift >= 1"):
+        with pytest.raises(ShiftbenchError, match=f"the {name} suite needs max_shift >= 1"):
             SUITES[name](Geometry(SIZE, 0), config())
     result = evaluate(wrap(Blind(3), SIZE), folder, config(suites=("clean",), max_shift=0))
     assert result.data["geometry"]["canvas"] == SIZE

@@ -40,18 +40,29 @@ def options(
     """Measure the shift (in)variance of image classifiers."""
 
 
+# The parameters whose flag is not `--` and the name with dashes.
+FLAGS = {"suites": "--suite", "config_file": "--config", "minimum": "--min",
+         "markdown_file": "--markdown", "compile_model": "--compile"}  # fmt: skip
+
+
+def flag(parameter: str) -> str:
+    """The command line's flag for a parameter of the library (`max_shift` -> `--max-shift`)."""
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT (128 + 2)
 NOTHING_WRITTEN = "interrupted: nothing was written"
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn bad input into one line on stderr and exit code 2, and Ctrl-C into one line
-    saying what was kept and exit code 130."""
+def user_errors(**flags: str) -> Iterator[None]:
+    """Turn bad input into one line on stderr and exit code 2 (a parameter the message names
+    shown as its flag: `flags` gives a command's own, such as train's `filter_sizes` as
+    `--antialias`), and Ctrl-C into one line saying what was kept and exit code 130."""
     try:
         yield
     except ShiftbenchError as exc:
-        error(str(exc))
+        error(exc.naming(lambda parameter: flags.get(parameter) or flag(parameter)))
         raise typer.Exit(2) from None
     except KeyboardInterrupt as exc:
         interrupted(str(exc) if isinstance(exc, Interrupted) else NOTHING_WRITTEN)

@@ -13,11 +13,10 @@ from ..errors import ShiftbenchError
 from ..experiments.demo import HEADLINES, DemoConfig, cache_root, run_demo
 from ..experiments.train import (
     TrainConfig,
-    cifar10,
     export_folder,
-    folder_images,
     save_twins,
     train_twins,
+    training_data,
 )
 from ..models.nets import NETS
 from ..results.comparison import headline_table
@@ -73,67 +72,52 @@ def demo_command(
     )
 
 
+TrainData = Annotated[
+    Path,
+    typer.Option(
+        help="Training images: an image folder (one sub-folder per class), or with "
+        "--dataset cifar10 torchvision's CIFAR-10 folder."
+    ),
+]
+Dataset = Annotated[str, typer.Option(help="folder or cifar10.")]
+Val = Annotated[
+    Path | None,
+    typer.Option(help="Image folder scored after every epoch (cifar10: its test split)."),
+]
+Arch = Annotated[str, typer.Option(help=f"Network: {', '.join(NETS)}.")]
+FilterSizes = Annotated[
+    str, typer.Option("--antialias", help="Filter sizes to train side by side; 0 = the baseline.")
+]
+Epochs = Annotated[int, typer.Option(help="Training epochs.")]
+TrainBatch = Annotated[int, typer.Option("--batch-size", "-b", help="Images per step.")]
+Lr = Annotated[float, typer.Option(help="Peak SGD learning rate (cosine schedule).")]
+Augment = Annotated[
+    bool, typer.Option(help="Random crops (4 px zero padding) and horizontal flips.")
+]
+TrainSize = Annotated[int, typer.Option(help="Training input size S.")]
+TrainOut = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Output folder (default: `results/train_<arch>/<time>`)."),
+]
+
+
 @app.command("train")
 def train_command(
-    data: Annotated[
-        Path,
-        typer.Option(
-            help="Training images: an image folder (one sub-folder per class), or with "
-            "--dataset cifar10 torchvision's CIFAR-10 folder."
-        ),
-    ],
-    dataset: Annotated[str, typer.Option(help="folder or cifar10.")] = "folder",
-    val: Annotated[
-        Path | None,
-        typer.Option(help="Image folder scored after every epoch (cifar10: its test split)."),
-    ] = None,
-    arch: Annotated[str, typer.Option(help=f"Network: {', '.join(NETS)}.")] = "vgg13",
-    antialias: Annotated[
-        str, typer.Option(help="Filter sizes to train side by side; 0 = the baseline.")
-    ] = "0,2,3,5,7",
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 30,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per step.")] = 128,
-    lr: Annotated[float, typer.Option(help="Peak SGD learning rate (cosine schedule).")] = 0.05,
-    augment: Annotated[
-        bool, typer.Option(help="Random crops (4 px zero padding) and horizontal flips.")
-    ] = True,
-    img_size: Annotated[int, typer.Option(help="Training input size S.")] = 32,
-    seed: Seed = 0,
-    device: Device = "auto",
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Output folder (default: `results/train_<arch>/<time>`)."),
-    ] = None,
-) -> None:
+    data: TrainData, dataset: Dataset = "folder", val: Val = None, arch: Arch = "vgg13",
+    filter_sizes: FilterSizes = "0,2,3,5,7", epochs: Epochs = 30, batch_size: TrainBatch = 128,
+    lr: Lr = 0.05, augment: Augment = True, img_size: TrainSize = 32, seed: Seed = 0,
+    device: Device = "auto", out: TrainOut = None,
+) -> None:  # fmt: skip
     """Train a baseline and its anti-aliased twins together (the paper's CIFAR-10 runs) and
     save checkpoints, models.toml and train.json for eval and compare."""
-    with user_errors():
+    with user_errors(filter_sizes="--antialias"):
         config = TrainConfig(
-            arch=arch,
-            filter_sizes=_sizes(antialias, "--antialias", True),
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            augment=augment,
-            img_size=img_size,
-            seed=seed,
-        )
-        if arch not in NETS:
-            raise ShiftbenchError(f"--arch must be one of {', '.join(NETS)}")
-        if dataset not in ("folder", "cifar10"):
-            raise ShiftbenchError("--dataset must be folder or cifar10")
+            arch=arch, filter_sizes=_sizes(filter_sizes, "--antialias", True), epochs=epochs,
+            batch_size=batch_size, lr=lr, augment=augment, img_size=img_size, seed=seed,
+        )  # fmt: skip
         out_dir = out if out is not None else default_output_dir(f"train_{arch}")
         device_used = resolve_device(device)
-        if dataset == "cifar10":
-            if img_size != 32:
-                raise ShiftbenchError("CIFAR-10 images are 32 px: leave --img-size at 32")
-            if val is not None:
-                raise ShiftbenchError("--val is CIFAR-10's test split with --dataset cifar10")
-            pixels, labels, classes = cifar10(data, train=True)
-            validation = cifar10(data, train=False)
-        else:
-            pixels, labels, classes = folder_images(data, img_size)
-            validation = folder_images(val, img_size) if val is not None else None
+        pixels, labels, classes, validation = training_data(dataset, data, val, img_size)
         with run_output_dir(out_dir):
             note(
                 f"sb/{arch} with filter sizes {config.filter_sizes} on {len(labels)} images, "
@@ -149,6 +133,11 @@ def train_command(
         evaluation = val
         if dataset == "cifar10" and validation is not None:
             evaluation = export_folder(*validation, out_dir / "test-images")
+    _report_training(twins, out_dir, evaluation)
+
+
+def _report_training(twins: list, out_dir: Path, evaluation: Path | None) -> None:
+    """Each twin's final loss (and validation accuracy), and the command that compares them."""
     for twin in twins:
         last = twin.history[-1]
         score = f", val top-1 {last['val_top1']:.2f}%" if "val_top1" in last else ""

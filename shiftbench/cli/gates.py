@@ -3,69 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.table import Table
 
 from ..console import stderr, stdout
 from ..errors import ShiftbenchError
-from ..results.check import (
-    HEADER,
-    Gate,
-    check,
-    check_baseline,
-    config_gates,
-    load_results,
-    markdown,
-    mismatches,
-    parse_gates,
-    refuse_mismatches,
-    rows,
-)
-
-
-@dataclass(frozen=True)
-class Gating:
-    """The gates to apply, read and checked before anything is evaluated."""
-
-    gates: list[Gate]
-    baseline: dict | None
-    allow_mismatch: bool
-    markdown_file: Path | None
-
-    def suites(self) -> set[str]:
-        """The suites whose metrics the gates read."""
-        return {g.metric.split(".")[0] for g in self.gates}
-
-    def compares_before(self) -> bool:
-        """Whether the run must be compared with the baseline before it is made."""
-        return self.baseline is not None and not self.allow_mismatch
-
-    def check_planned(self, planned: dict) -> None:
-        """Refuse, before the run, a baseline whose settings, model preprocessing or data
-        differ from the run's (`api.planned_record`), unless mismatches are allowed."""
-        if self.baseline is not None and not self.allow_mismatch:
-            refuse_mismatches(mismatches(planned, self.baseline))
-
-
-def read_gating(
-    baseline: Path | None,
-    max_drop: list[str] | None,
-    minimum: list[str] | None,
-    config: Path | None,
-    allow_mismatch: bool,
-    markdown_file: Path | None,
-) -> Gating:
-    """The gates of the options and the TOML table, and the baseline they compare with; an
-    error when there is no gate or the baseline cannot be read."""
-    gates, configured_allow = config_gates(config)
-    gates += parse_gates("max-drop", max_drop or []) + parse_gates("min", minimum or [])
-    if not gates:
-        raise ShiftbenchError("no gate: give --max-drop / --min or a [tool.shiftbench.check] table")
-    previous = load_results(baseline) if baseline is not None else None
-    check_baseline(gates, previous)
-    return Gating(gates, previous, allow_mismatch or configured_allow, markdown_file)
+from ..results.check import HEADER, check, markdown, rows
+from ..results.gating import Gating
 
 
 def gate(current: dict, gating: Gating) -> int:

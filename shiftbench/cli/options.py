@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..config import MAX_SEED, SUITE_SETTINGS, EvalConfig
-from ..corruptions import parse_corruptions, parse_severities
-from ..data.folders import read_image_list
+from ..config import MAX_SEED, EvalConfig
 from ..errors import ShiftbenchError
-from ..results.store import holds_results
-from ..run.checkpoint import PARTIAL, interrupted
-from ..suites import SUITES, needs_images
+from ..suites import OPTIONS, SUITES, parse_suite_names
 
 
 def triple(text: str | None, option: str) -> tuple[float, float, float] | None:
@@ -107,6 +102,10 @@ CheckConfig = Annotated[
         help="TOML file with \\[tool.shiftbench.check] (default: ./pyproject.toml if present).",
     ),
 ]
+Baseline = Annotated[
+    Path | None,
+    typer.Option(help="Gate the results against this results.json (see shiftbench check)."),
+]
 AllowMismatch = Annotated[
     bool, typer.Option(help="Compare even when settings or data differ from the baseline.")
 ]
@@ -156,42 +155,6 @@ MaxShift = Annotated[
     int | None,
     typer.Option(
         help="M: canvas = input size + M (256 for 224 models); default 32.", show_default=False
-    ),
-]
-ShiftPasses = Annotated[
-    int | None, typer.Option(help="Consistency pairs per image; default 5.", show_default=False)
-]
-AttackMode = Annotated[
-    str | None,
-    typer.Option(
-        help="translation: crop (inside the canvas, the default) or pad (black border).",
-        show_default=False,
-    ),
-]
-AttackRadius = Annotated[
-    int | None,
-    typer.Option(help="Largest translation in px (default: M/2; pad mode: 0.107*S)."),
-]
-AttackStep = Annotated[
-    int | None,
-    typer.Option(
-        help="Grid step in px (default: crop mode 4, or the radius's largest divisor "
-        "below 4; pad mode radius/2)."
-    ),
-]
-Corruptions = Annotated[
-    str | None,
-    typer.Option(
-        help="Corruptions, groups (noise, blur, weather, digital, extra), "
-        "benchmark or all (default all)."
-    ),
-]
-Severities = Annotated[str | None, typer.Option(help="Severities, e.g. 3,5 (default 1..5).")]
-JpegLikeRelease = Annotated[
-    bool,
-    typer.Option(
-        help="Corruptions made on the fly also get the released files' uint8 "
-        "truncation and JPEG quality 85."
     ),
 ]
 Amp = Annotated[str, typer.Option(help="Mixed precision: none, bf16 or fp16.")]
@@ -262,140 +225,24 @@ def replaced_note(folder: Path, replacing: bool, contents: str = "") -> str:
     return f"results written to {folder}{contents}{earlier}"
 
 
-def output_folder(out: Path | None, resume: Path | None, default: Path) -> tuple[Path, bool]:
-    """Where results go and whether to resume: --resume DIR, else --out, else `default`.
-    (Into a folder with earlier results, `replaced_note` says so once the new ones are in.)"""
-    if resume is not None:
-        if out is not None and out.resolve() != resume.resolve():
-            raise ShiftbenchError("--resume DIR is the output folder: leave out --out")
-        if holds_results(resume) and not (resume / PARTIAL).is_dir():
-            raise ShiftbenchError(f"--resume: {resume} holds finished results")
-        return resume, True
-    folder = out if out is not None else default
-    chunks = interrupted(folder)  # a run stopped before its first chunk left nothing to keep
-    if chunks and os.environ.get("RANK", "0") == "0":  # before rank 0 starts
-        raise ShiftbenchError(
-            f"{folder} holds an interrupted run ({chunks} chunks finished): continue it with "
-            f"--resume {folder}, or remove {folder / PARTIAL} to start again"
-        )
-    return folder, False
-
-
-def _refuse_without_images(options: list[str]) -> None:
-    """Options about images, given to a run that reads none, are an error."""
-    if options:
-        verb, pronoun = ("has", "it") if len(options) == 1 else ("have", "them")
-        raise ShiftbenchError(
-            f"{', '.join(options)} {verb} no effect with no image suite (filters reads the "
-            f"weights alone): leave {pronoun} out"
-        )
-
-
-def check_preprocessing_read(
-    suites: tuple[str, ...],
-    data: Path | None,
-    released: bool,
-    interpolation: str | None,
-    mean: str | None,
-    std: str | None,
-) -> None:
-    """Refuse preprocessing overrides that no image goes through: with only model suites,
-    any of them; on the released ImageNet-C files without --data (stored size, never
-    resized), --interpolation."""
-    if not needs_images(suites):
-        given = [o for o, v in (("--interpolation", interpolation), ("--mean", mean),
-                                ("--std", std)) if v is not None]  # fmt: skip
-        _refuse_without_images(given)
-    elif released and data is None and interpolation is not None:
-        raise ShiftbenchError(
-            "--interpolation: the released ImageNet-C images are used at their stored size, "
-            "never resized; it applies only to the clean images of --data"
-        )
-
-
-def eval_config(
-    suites: tuple[str, ...],
-    *,
-    released: bool = False,
-    max_shift: int | None,
-    shift_passes: int | None,
-    attack_mode: str | None,
-    attack_radius: int | None,
-    attack_step: int | None,
-    seed: int,
-    limit: int | None,
-    image_list: Path | None,
-    batch_size: str,
-    workers: int,
-    device: str,
-    amp: str,
-    channels_last: bool,
-    compile_model: bool,
-    corruptions: str | None,
-    severities: str | None,
-    jpeg_like_release: bool,
-    chunk_size: int,
-    decode: str,
-    canvas: str,
-) -> EvalConfig:
-    """The evaluation settings from the command's options (`released`: on the released
-    ImageNet-C files). An option that no selected suite reads is refused; options left out
-    take EvalConfig's defaults."""
-    # an option read by one suite only (the parameters are named as the settings), passed
-    # without that suite, is an error even at its default value
-    given = locals()
-    for name, suite in SUITE_SETTINGS.items():
-        if given[name] not in (None, False) and suite not in suites:
-            option = "--" + name.replace("_", "-")
-            raise ShiftbenchError(f"{option} is read by the {suite} suite, which is not selected")
-    if released and jpeg_like_release:
-        raise ShiftbenchError("--jpeg-like-release is for corruptions made on the fly")
-    if max_shift is not None and released:
-        raise ShiftbenchError(
-            "--max-shift has no effect with the released ImageNet-C files: leave it out"
-        )
-    if canvas != "resize" and released:
-        raise ShiftbenchError(
-            f"--canvas {canvas} is for image folders: the released ImageNet-C files are "
-            "read as they were stored"
-        )
-    if not needs_images(suites):
-        defaults = EvalConfig()
-        passed = {
-            "--max-shift": max_shift is not None,
-            "--limit": limit is not None,
-            "--image-list": image_list is not None,
-            "--batch-size": batch_size != str(defaults.batch_size),
-            "--workers": workers != defaults.workers,
-            "--amp": amp != defaults.amp,
-            "--channels-last": channels_last,
-            "--compile": compile_model,
-            "--chunk-size": chunk_size != defaults.chunk_size,
-            "--decode": decode != defaults.decode,
-            "--canvas": canvas != defaults.canvas,
-        }
-        _refuse_without_images([option for option, given in passed.items() if given])
-    if image_list is not None:
-        read_image_list(image_list)  # a bad list is refused before any model is loaded
-    shifts = {"max_shift": max_shift, "shift_passes": shift_passes, "attack_mode": attack_mode}
-    return EvalConfig(
-        suites=suites,
-        **{key: value for key, value in shifts.items() if value is not None},
-        attack_radius=attack_radius,
-        attack_step=attack_step,
-        seed=seed,
-        limit=limit,
-        image_list=str(image_list) if image_list is not None else None,
-        batch_size=parse_batch_size(batch_size),
-        workers=workers,
-        device=device,
-        amp=amp,
-        channels_last=channels_last,
-        compile=compile_model,
-        corruptions=parse_corruptions(corruptions) if corruptions else None,
-        severities=parse_severities(severities),
-        jpeg_like_release=jpeg_like_release,
-        chunk_size=chunk_size,
-        decode=decode,
-        canvas=canvas,
-    )
+def eval_config(settings: dict) -> EvalConfig:
+    """The evaluation settings from the options of the settings group (`groups.SETTINGS`):
+    each suite option given is passed to the library as it was given (so that one given for
+    a suite that is not selected is refused even at its default value), parsed as its suite
+    declares; the options left out take the library's defaults."""
+    values = dict(settings)
+    given = {}
+    for name, (_, declared) in OPTIONS.items():
+        value = values.pop(name)
+        if value not in (None, False):
+            given[name] = declared.parse(value) if declared.parse else value
+    if values["max_shift"] is None:
+        del values["max_shift"]
+    image_list = values.pop("image_list")
+    values |= {
+        "suites": parse_suite_names(values.pop("suite")),
+        "image_list": str(image_list) if image_list is not None else None,
+        "batch_size": parse_batch_size(values.pop("batch_size")),
+        "compile": values.pop("compile_model"),
+    }
+    return EvalConfig.from_settings(**values, **given)

@@ -18,12 +18,13 @@ from ..errors import ShiftbenchError
 from ..models.variants import antialias_spec
 from ..results.check import load_results
 from ..results.comparison import paired_table
+from ..results.gating import read_gating
 from ..results.paired import paired_differences
 from ..results.report import comparison_table, load_variants, render_report, saved_resamples
 from ..results.store import claimed_dir
 from .app import app, user_errors
 from .evaluate import load_announced
-from .gates import gate, read_gating
+from .gates import gate
 from .options import (
     AaPad,
     AaStem,

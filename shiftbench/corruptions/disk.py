@@ -87,7 +87,7 @@ def parse_severities(text: str | None) -> tuple[int, ...]:
     except ValueError:
         values = []
     if not values or any(v not in SEVERITIES for v in values):
-        raise ShiftbenchError(f"--severities takes numbers in 1..5, got '{text}'")
+        raise ShiftbenchError(f"{{severities}} takes numbers in 1..5, got '{text}'", "severities")
     return tuple(values)
 
 
@@ -153,6 +153,8 @@ class ReleasedSet(ImageSet):
     title: ClassVar[str] = "the released ImageNet-C files"
     read_as_stored: ClassVar[bool] = True
     suites: ClassVar[tuple[str, ...] | None] = ("corruption",)
+    # stored files are not resized into a canvas, nor corrupted on the fly
+    unread: ClassVar[tuple[str, ...]] = ("max_shift", "canvas", "jpeg_like_release")
 
     sets: CorruptedSets | None = None
     clean_root: Path | None = None

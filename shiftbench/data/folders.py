@@ -18,7 +18,6 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..config import EvalConfig
 from ..errors import ShiftbenchError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
@@ -214,9 +213,9 @@ def read_image_list(path: str | Path) -> ImageList:
     return ImageList(str(path), paths, hashlib.sha256(data).hexdigest())
 
 
-def selected_images(config: EvalConfig) -> ImageList | None:
-    """The image list `config` names, read; None when it names none."""
-    return read_image_list(config.image_list) if config.image_list else None
+def selected_images(image_list: str | None) -> ImageList | None:
+    """The image list file `image_list` (a configuration's), read; None when there is none."""
+    return read_image_list(image_list) if image_list else None
 
 
 @dataclass
@@ -235,6 +234,7 @@ class ImageSet:
     title: ClassVar[str] = "an image folder"
     read_as_stored: ClassVar[bool] = False
     suites: ClassVar[tuple[str, ...] | None] = None
+    unread: ClassVar[tuple[str, ...]] = ()
 
     root: Path
     classes: list[str]

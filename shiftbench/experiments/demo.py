@@ -66,6 +66,7 @@ HEADLINES = [
 PRESENTATION = (
     "cli", "console.py", "results/plots.py", "results/store.py", "results/check.py",
     "entry.py", "__main__.py", "models/downloads.py", "imagenet_c.py", "corruptions",
+    "plan.py", "results/gating.py",
 )  # fmt: skip
 PACKAGE = Path(__file__).resolve().parent.parent
 

@@ -25,7 +25,7 @@ from ..antialias import AntialiasSpec, convert_spec
 from ..data.folders import ImageSet, load_canvas, scan_image_folder
 from ..data.views import Geometry, unit_range
 from ..errors import ShiftbenchError
-from ..models.nets import build_net
+from ..models.nets import NETS, build_net
 from ..models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from ..results.store import publish
 from ..tensorfiles import write_tensors
@@ -49,18 +49,20 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        sizes = self.filter_sizes
         checks = [
-            (self.epochs >= 1, "--epochs must be >= 1"),
-            (self.batch_size >= 1, "--batch-size must be >= 1"),
-            (self.lr > 0, "--lr must be > 0"),
-            (self.img_size >= 8, "--img-size must be >= 8"),
-            (bool(self.filter_sizes), "--antialias needs at least one entry"),
-            (all(0 <= k <= 7 for k in self.filter_sizes), "--antialias entries are 0..7"),
-            (len(set(self.filter_sizes)) == len(self.filter_sizes), "--antialias repeats a size"),
+            (self.arch in NETS, "arch", f"must be one of {', '.join(NETS)}"),
+            (self.epochs >= 1, "epochs", "must be >= 1"),
+            (self.batch_size >= 1, "batch_size", "must be >= 1"),
+            (self.lr > 0, "lr", "must be > 0"),
+            (self.img_size >= 8, "img_size", "must be >= 8"),
+            (bool(sizes), "filter_sizes", "needs at least one entry"),
+            (all(0 <= k <= 7 for k in sizes), "filter_sizes", "entries are 0..7"),
+            (len(set(sizes)) == len(sizes), "filter_sizes", "repeats a size"),
         ]
-        for ok, message in checks:
+        for ok, name, rule in checks:
             if not ok:
-                raise ShiftbenchError(message)
+                raise ShiftbenchError(f"{{{name}}} {rule}", name)
 
 
 def variant_label(filter_size: int) -> str:
@@ -295,3 +297,25 @@ def export_folder(
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{counts[label]:05d}.png")
         counts[label] += 1
     return out
+
+
+DATASETS = ("folder", "cifar10")
+
+
+def training_data(
+    dataset: str, data: str | Path, val: str | Path | None, img_size: int
+) -> tuple[torch.Tensor, torch.Tensor, list[str], tuple | None]:
+    """The training images of `data` (pixels, labels, class names) and the validation split
+    (`val`'s images, or CIFAR-10's test split with `dataset` "cifar10"; None without one)."""
+    if dataset not in DATASETS:
+        raise ShiftbenchError(f"{{dataset}} must be one of {', '.join(DATASETS)}", "dataset")
+    if dataset == "folder":
+        validation = folder_images(val, img_size) if val is not None else None
+        return (*folder_images(data, img_size), validation)
+    if img_size != 32:
+        raise ShiftbenchError("CIFAR-10 images are 32 px: leave {img_size} at 32", "img_size")
+    if val is not None:
+        raise ShiftbenchError(
+            "{val} is CIFAR-10's test split with {dataset} cifar10", "val", "dataset"
+        )
+    return (*cifar10(data, train=True), cifar10(data, train=False))

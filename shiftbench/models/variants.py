@@ -227,3 +227,38 @@ def load_variant(
         std=std,
         antialias=spec.antialias(),
     )
+
+
+def variant_specs(
+    models: list[str],
+    config_file: str | Path | None = None,
+    antialias: str | None = None,
+    defaults: VariantSpec | None = None,
+) -> list[VariantSpec]:
+    """The variants of a comparison: the `models` specs and the `config_file` TOML's
+    tables, each expanded by `antialias` (`0,4`), with `defaults` for what they leave out;
+    at least two, with distinct labels."""
+    defaults = defaults or VariantSpec("")
+    specs = [parse_spec(m, defaults) for m in models]
+    if config_file is not None:
+        specs += read_models_toml(config_file, defaults)
+    if not specs:
+        raise ShiftbenchError(
+            "compare needs models: names, specs or {config_file} models.toml", "config_file"
+        )
+    specs = expand_antialias(specs, antialias)
+    check_labels(specs)
+    if len(specs) < 2:
+        raise ShiftbenchError(
+            "compare needs at least two variants: several models, or {antialias} 0,4",
+            "antialias",
+        )
+    conversion_options = (
+        defaults.aa_pad is not None or defaults.aa_stem is not None or defaults.circular_pad
+    )
+    if conversion_options and not any(s.converted for s in specs):
+        raise ShiftbenchError(
+            "{aa_pad}, {aa_stem} and {circular_pad} need a converted variant",
+            "aa_pad", "aa_stem", "circular_pad",
+        )  # fmt: skip
+    return specs

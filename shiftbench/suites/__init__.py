@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from ..config import EvalConfig
 from ..data.folders import ImageSet
 from ..data.views import Geometry
 from ..errors import ShiftbenchError
-from .base import Curve, Metric, Suite
+from .base import Curve, Metric, Settings, Suite
 from .circular import CircularSuite
 from .clean import CleanSuite
 from .consistency import ConsistencySuite
 from .corruption import CorruptionSuite, ReleasedCorruptionSuite
 from .diagonal import DiagonalSuite
 from .filters import FiltersSuite
+from .options import Option, SuiteOptions
 from .translation import TranslationSuite
 
 SHIFT_SUITES = (CleanSuite, ConsistencySuite, DiagonalSuite, CircularSuite, TranslationSuite)
@@ -25,15 +25,35 @@ KIND_SUITES: dict[tuple[str, str], type[Suite]] = {
     ("imagenet_c", "corruption"): ReleasedCorruptionSuite,
 }
 
+
+def _declared_options() -> dict[str, tuple[str, Option]]:
+    """Every suite option by name, with the suite that declares it; names are unique across
+    suites (they are flags of one command line, and keys of one results.json config)."""
+    found: dict[str, tuple[str, Option]] = {}
+    for suite in IMAGE_SUITES.values():
+        for name, declared in suite.Options.declared().items():
+            if name in found:
+                raise AssertionError(f"option {name} is declared by two suites")
+            found[name] = (suite.name, declared)
+    return found
+
+
+# Every option of every suite: name -> (suite, declaration).
+OPTIONS = _declared_options()
+
 __all__ = [
     "IMAGE_SUITES",
     "MODEL_SUITES",
+    "OPTIONS",
     "SHIFT_SUITES",
     "SUITES",
     "Curve",
     "FiltersSuite",
     "Metric",
+    "Option",
+    "Settings",
     "Suite",
+    "SuiteOptions",
     "build_suites",
     "metric_key",
     "needs_images",
@@ -63,7 +83,7 @@ def metric_key(name: str) -> str:
 
 
 def build_suites(
-    geometry: Geometry, config: EvalConfig, images: ImageSet | None = None, kind: str = "folder"
+    geometry: Geometry, config: Settings, images: ImageSet | None = None, kind: str = "folder"
 ) -> list[Suite]:
     """Instantiate the image suites named in `config` for windows of `geometry`, as the kind
     of data (`images.kind`, else `kind`) has them read: only the suites that kind declares,

@@ -4,19 +4,37 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import torch
 
-from ..config import EvalConfig
 from ..data.folders import CanvasBatch
 from ..data.views import Geometry, Views
 from ..errors import ShiftbenchError
 from ..stats import Estimate, rate
+from .options import SuiteOptions
 
 Run = Generator[Views, torch.Tensor, None]
+
+
+class Settings(Protocol):
+    """What suites read of a run's settings (`shiftbench.EvalConfig` is one): the suites
+    selected, the seed, how canvases are made, and the options of each selected suite by
+    suite name."""
+
+    @property
+    def suites(self) -> tuple[str, ...]: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def canvas(self) -> str: ...
+
+    @property
+    def options(self) -> Mapping[str, SuiteOptions]: ...
 
 
 @dataclass(frozen=True)
@@ -139,19 +157,24 @@ class Suite(ABC):
     logits (float32, one row per view), and keeps one record row per image; it may yield more
     than once (adaptive attacks). `summarise` turns records of all images into metrics and
     curves; it reads nothing else, so results can be recomputed from saved records;
-    `per_image` gives each metric's per-image terms, for paired statistics.
+    `per_image` gives each metric's per-image terms, for paired statistics. `Options` is the
+    dataclass of the suite's options (`suites.options`); `self.options` holds their values
+    for this run.
     """
 
     name: ClassVar[str]
     headline: ClassVar[str]
     description: ClassVar[str]
     needs_shift: ClassVar[bool] = True
+    Options: ClassVar[type[SuiteOptions]] = SuiteOptions
 
-    def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
+    def __init__(self, geometry: Geometry, config: Settings) -> None:
         if self.needs_shift and geometry.max_shift < 1:
-            raise ShiftbenchError(f"the {self.name} suite needs --max-shift >= 1")
+            raise ShiftbenchError(f"the {self.name} suite needs {{max_shift}} >= 1", "max_shift")
         self.geometry = geometry
         self.seed = config.seed
+        given = config.options.get(self.name)
+        self.options = given if isinstance(given, self.Options) else self.Options()
         self._records: dict[str, list[torch.Tensor]] = {}
 
     def generator(self, index: int) -> torch.Generator:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from ..config import EvalConfig
 from ..data.folders import CanvasBatch
 from ..data.views import Geometry, crop_views
-from .base import PairSuite, Run, classify
+from .base import PairSuite, Run, Settings, classify
+from .options import SuiteOptions, option
+
+
+@dataclass(frozen=True)
+class ConsistencyOptions(SuiteOptions):
+    """How many window pairs each image gets."""
+
+    shift_passes: int = option(5, "Consistency pairs per image; default 5.", minimum=1)
 
 
 class ConsistencySuite(PairSuite):
@@ -16,10 +25,11 @@ class ConsistencySuite(PairSuite):
     name = "consistency"
     headline = "consistency"
     description = "% of random window pairs (offsets 0..M-1) with the same top-1"
+    Options = ConsistencyOptions
 
-    def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
+    def __init__(self, geometry: Geometry, config: Settings) -> None:
         super().__init__(geometry, config)
-        self.passes = config.shift_passes
+        self.passes = self.options.shift_passes
 
     def settings(self) -> dict:
         return {"passes": self.passes, "offsets": f"uniform 0..{self.geometry.max_shift - 1}"}

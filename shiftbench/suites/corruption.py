@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
-from ..config import EvalConfig
 from ..corruptions import (
     ALL,
     BENCHMARK,
@@ -26,6 +26,8 @@ from ..corruptions import (
     ReleasedSet,
     corrupt,
     coverage_warning,
+    parse_corruptions,
+    parse_severities,
     score,
 )
 from ..corruptions.disk import cell_name
@@ -39,12 +41,14 @@ from .base import (
     Metric,
     PerImage,
     Run,
+    Settings,
     Suite,
     classify,
     per_image_rate,
     percent,
     percent_curve,
 )
+from .options import SuiteOptions, option
 
 RELEASE_JPEG_QUALITY = 85
 
@@ -98,6 +102,40 @@ class CorruptedViews(Views):
         return torch.cat(parts) if len(parts) > 1 else parts[0]
 
 
+def _unknown_corruptions(names: tuple[str, ...]) -> str | None:
+    unknown = [n for n in names if n not in ALL]
+    if unknown or not names:
+        return f"names unknown corruptions ({', '.join(unknown)}); choose from {', '.join(ALL)}"
+    return None
+
+
+def _unknown_severities(severities: tuple[int, ...]) -> str | None:
+    wrong = not severities or any(s not in SEVERITIES for s in severities)
+    return f"takes severities in 1..5, got {severities}" if wrong else None
+
+
+@dataclass(frozen=True)
+class CorruptionOptions(SuiteOptions):
+    """Which corruptions, at which severities, and whether those made on the fly are stored
+    as the released files were."""
+
+    corruptions: tuple[str, ...] | None = option(
+        None,
+        "Corruptions, groups (noise, blur, weather, digital, extra), benchmark or all "
+        "(default all).",
+        parse=parse_corruptions, check=_unknown_corruptions,
+    )  # fmt: skip
+    severities: tuple[int, ...] = option(
+        SEVERITIES, "Severities, e.g. 3,5 (default 1..5).",
+        parse=parse_severities, check=_unknown_severities,
+    )  # fmt: skip
+    jpeg_like_release: bool = option(
+        False,
+        "Corruptions made on the fly also get the released files' uint8 truncation and JPEG "
+        "quality 85.",
+    )
+
+
 IMAGENET_C_SIZE = 224  # the size the corruption parameters were defined at
 IMAGENET_C_RESIZE = 256  # the released files were made from Resize(256) + CenterCrop(224)
 
@@ -109,18 +147,20 @@ class CorruptionSuite(Suite):
     headline = "mce"
     needs_shift = False
     description = "ImageNet-C corruptions of the centre window made on the fly; CE, mCE vs AlexNet"
+    Options = CorruptionOptions
 
-    def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
+    def __init__(self, geometry: Geometry, config: Settings) -> None:
         super().__init__(geometry, config)
         if geometry.size < MIN_SIZE:
             raise ShiftbenchError(
                 f"corruptions made on the fly need a model input of at least {MIN_SIZE} px, "
-                f"got {geometry.size} (--img-size)"
-            )
-        wanted = config.corruptions or ALL
+                f"got {geometry.size} ({{img_size}})", "img_size"
+            )  # fmt: skip
+        chosen: CorruptionOptions = self.options  # type: ignore[assignment]
+        wanted = chosen.corruptions or ALL
         self.corruptions = wanted
-        self.severities = config.severities
-        self.release_jpeg = config.jpeg_like_release
+        self.severities = chosen.severities
+        self.release_jpeg = chosen.jpeg_like_release
         self.base_resize = geometry.image_side(config.canvas)
         self.plan = [("clean", 0)] + [(c, s) for c in wanted for s in self.severities]
 
@@ -203,13 +243,15 @@ class ReleasedCorruptionSuite(Suite):
     headline = "mce"
     needs_shift = False
     description = "top-1 error on the released ImageNet-C files; CE, mCE vs AlexNet"
+    Options = CorruptionOptions
 
     def __init__(
-        self, geometry: Geometry, config: EvalConfig, images: ReleasedSet | None = None
+        self, geometry: Geometry, config: Settings, images: ReleasedSet | None = None
     ) -> None:
         super().__init__(geometry, config)
-        self.corruptions = config.corruptions or ALL
-        self.severities = config.severities
+        chosen: CorruptionOptions = self.options  # type: ignore[assignment]
+        self.corruptions = chosen.corruptions or ALL
+        self.severities = chosen.severities
         self.images = images  # the cell and base image of each file; needed only to run
 
     def settings(self) -> dict:

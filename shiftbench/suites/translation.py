@@ -9,14 +9,52 @@ needs no further views. One pass gives the worst-case accuracy at every radius.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from ..config import PAD_ATTACK_FRACTION, EvalConfig
 from ..data.folders import CanvasBatch
 from ..data.views import Geometry, crop_views, translate_views
 from ..errors import ShiftbenchError
 from ..stats import rate
-from .base import Curve, Metric, PerImage, Run, Suite, per_image_rate, percent, percent_curve
+from .base import (
+    Curve,
+    Metric,
+    PerImage,
+    Run,
+    Settings,
+    Suite,
+    per_image_rate,
+    percent,
+    percent_curve,
+)
+from .options import SuiteOptions, option
+
+# Engstrom et al. translate ImageNet images by up to 24 px at 224: 10.7% of the side.
+PAD_ATTACK_FRACTION = 0.107
+ATTACK_MODES = ("crop", "pad")
+
+
+@dataclass(frozen=True)
+class TranslationOptions(SuiteOptions):
+    """The attack's kind and grid. Its resolved radius and step are compared by check (the
+    suite's settings), so these are not compared as given."""
+
+    attack_mode: str = option(
+        "crop",
+        "translation: crop (inside the canvas, the default) or pad (black border).",
+        compared=False, choices=ATTACK_MODES,
+    )  # fmt: skip
+    attack_radius: int | None = option(
+        None, "Largest translation in px (default: M/2; pad mode: 0.107*S).",
+        compared=False, minimum=0,
+    )  # fmt: skip
+    attack_step: int | None = option(
+        None,
+        "Grid step in px (default: crop mode 4, or the radius's largest divisor below 4; pad "
+        "mode radius/2).",
+        compared=False, minimum=1,
+    )  # fmt: skip
 
 
 def default_crop_step(radius: int) -> int:
@@ -47,31 +85,35 @@ class TranslationSuite(Suite):
     needs_shift = False
     description = "% of images correct under every translation on the grid (worst case)"
 
-    def __init__(self, geometry: Geometry, config: EvalConfig) -> None:
+    Options = TranslationOptions
+
+    def __init__(self, geometry: Geometry, config: Settings) -> None:
         super().__init__(geometry, config)
-        self.mode = config.attack_mode
+        chosen: TranslationOptions = self.options  # type: ignore[assignment]
+        self.mode = chosen.attack_mode
         if self.mode == "crop":
-            radius = (
-                geometry.max_shift // 2 if config.attack_radius is None else config.attack_radius
-            )
+            radius = chosen.attack_radius
+            radius = geometry.max_shift // 2 if radius is None else radius
             room = min(geometry.centre, geometry.max_shift - geometry.centre)
             if radius > room:
                 raise ShiftbenchError(
-                    f"crop-mode attacks stay inside the canvas: --attack-radius at most {room} "
-                    f"with --max-shift {geometry.max_shift} (or use --attack-mode pad)"
-                )
-            step = default_crop_step(radius) if config.attack_step is None else config.attack_step
+                    f"crop-mode attacks stay inside the canvas: {{attack_radius}} at most {room} "
+                    f"with {{max_shift}} {geometry.max_shift} (or use {{attack_mode}} pad)",
+                    "attack_radius", "max_shift", "attack_mode",
+                )  # fmt: skip
+            step = default_crop_step(radius) if chosen.attack_step is None else chosen.attack_step
         else:
             radius = (
                 round(PAD_ATTACK_FRACTION * geometry.size)
-                if config.attack_radius is None
-                else config.attack_radius
+                if chosen.attack_radius is None
+                else chosen.attack_radius
             )
-            step = max(1, radius // 2) if config.attack_step is None else config.attack_step
+            step = max(1, radius // 2) if chosen.attack_step is None else chosen.attack_step
         if radius % step:
             raise ShiftbenchError(
-                f"--attack-radius ({radius}) must be a multiple of --attack-step ({step})"
-            )
+                f"{{attack_radius}} ({radius}) must be a multiple of {{attack_step}} ({step})",
+                "attack_radius", "attack_step",
+            )  # fmt: skip
         self.radius, self.step = radius, step
         self.rings = ring_offsets(radius, step)
 
