@@ -78,8 +78,8 @@ def measure() -> dict:
         cached = run_demo(cache, out)
         variants = load_variants([out])
         differences = paired_differences(variants, saved_resamples(out))
-    values = {m["key"]: m["value"] for m in variants[0]["metrics"]}
-    blurred = {m["key"]: m["value"] for m in variants[1]["metrics"]}
+    values = {m.key: m.value for m in variants[0].metrics}
+    blurred = {m.key: m.value for m in variants[1].metrics}
     revision = subprocess.run(
         ["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=12"],
         capture_output=True, text=True, check=False,

@@ -66,8 +66,9 @@ def check_shared_input(models: list[LoadedModel]) -> None:
                 raise ShiftbenchError(
                     f"{model.name} ({model.variant}) has {what} {mine} but {first.name} "
                     f"({first.variant}) has {theirs}: paired variants must share it "
-                    "(--img-size / --interpolation / --num-classes set it for all)"
-                )
+                    "({img_size} / {interpolation} / {num_classes} set it for all)",
+                    "img_size", "interpolation", "num_classes",
+                )  # fmt: skip
 
 
 @dataclass
@@ -159,7 +160,7 @@ def geometry_record(geometry: Geometry) -> dict:
     }
 
 
-def planned_record(model: LoadedModel, images: ImageSet, config: EvalConfig) -> dict:
+def planned_record(model: LoadedModel, images: ImageSet, config: EvalConfig) -> EvalResult:
     """What results.json will hold of a run's settings, model and data before the run is
     made (not its suites' resolved settings nor its numbers): for `check.mismatches` with a
     baseline, so that a run that would not compare is refused before it evaluates."""
@@ -170,7 +171,11 @@ def planned_record(model: LoadedModel, images: ImageSet, config: EvalConfig) -> 
         "model": model.describe(),
         "data": {**images.describe(), "geometry": geometry_record(geometry)},
     }
-    return json.loads(json.dumps(planned))  # tuples as results.json has them
+    planned = json.loads(json.dumps(planned))  # tuples as results.json has them
+    return EvalResult(
+        planned["model"], model.variant, planned["data"], planned["config"], {}, [], [], {},
+        images.items, [], {},
+    )  # fmt: skip
 
 
 def _image_pass(

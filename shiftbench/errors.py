@@ -18,9 +18,10 @@ class ShiftbenchError(Exception):
 
     def naming(self, name_of: Callable[[str], str]) -> str:
         """The message with each parameter named by `name_of` (a flag, for the CLI)."""
-        if not self.parameters:
-            return self.template
-        return self.template.format(**{p: name_of(p) for p in self.parameters})
+        text = self.template
+        for parameter in self.parameters:
+            text = text.replace("{" + parameter + "}", name_of(parameter))
+        return text
 
 
 class WriteError(ShiftbenchError):

@@ -14,9 +14,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from shiftbench import load_model, scan_image_folder
+from shiftbench import ShiftbenchError, load_model, scan_image_folder
 from shiftbench.antialias import AntialiasSpec, antialias
 from shiftbench.cli import app
+from shiftbench.cli.app import flag
 from shiftbench.data.folders import load_canvas
 
 from .helpers import TINY_OPTIONS
@@ -230,8 +231,9 @@ def test_antialiased_checkpoint_without_antialias_says_what_to_add(tmp_path: Pat
         ],
     )
     assert result.exit_code == 2 and "needs --antialias" in result.stderr
-    with pytest.raises(Exception, match="add --antialias with its filter size"):
+    with pytest.raises(ShiftbenchError, match="add antialias with its filter size") as caught:
         load_model("tv/resnet18", weights=path, num_classes=3)
+    assert "add --antialias with its filter size" in caught.value.naming(flag)
 
 
 @pytest.mark.parametrize(

@@ -91,7 +91,7 @@ def test_differences_and_tests_match_a_naive_count(tmp_path: Path, folder: Path)
     # the saved files alone give the same differences
     again = paired_differences(read_saved(tmp_path / "cmp"), resamples=500)
     assert [x.to_dict() for x in again] == [x.to_dict() for x in differences]
-    assert [v["label"] for v in variants] == ["probe", "blind"]
+    assert [v.label for v in variants] == ["probe", "blind"]
 
 
 def test_unpaired_results_are_refused(tmp_path: Path, folder: Path) -> None:
@@ -198,7 +198,7 @@ def test_compare_cli_writes_variants_comparison_and_report(tmp_path: Path, folde
     # same initialisation: the converted twin keeps every weight of the baseline
     base = read_saved(out / "baseline")[0]
     aa3 = read_saved(out / "aa3")[0]
-    assert base["model"]["parameters"] == aa3["model"]["parameters"]
+    assert base.model["parameters"] == aa3.model["parameters"]
     with open(out / "comparison.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert {r["variant"] for r in rows} == {"aa3"}

@@ -18,20 +18,21 @@ from shiftbench.cli import app
 from shiftbench.data.synthetic import generate_images
 from shiftbench.experiments.demo import DemoConfig, run_demo
 from shiftbench.experiments.train import TrainConfig, augment, build_twins, cifar10
+from shiftbench.results.result import EvalResult
 
 runner = CliRunner()
 SMALL = {"filter_sizes": (3,), "epochs": 10, "train_per_class": 50, "test_per_class": 20}
 
 
-def _metric(variant: dict, key: str) -> float:
-    return next(m["value"] for m in variant["metrics"] if m["key"] == key)
+def _metric(variant: EvalResult, key: str) -> float:
+    return next(m.value for m in variant.metrics if m.key == key)
 
 
 def test_reduced_demo_shows_the_effect_and_caches(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     variants, differences = run_demo(DemoConfig(**SMALL), tmp_path / "out", "cpu", False)
     base, blurred = variants
-    assert [v["label"] for v in variants] == ["baseline", "aa3"]
+    assert [v.label for v in variants] == ["baseline", "aa3"]
     # the paper's effect, with these fixed seeds: the anti-aliased twin is more consistent
     # and flips less along the diagonal, and its learned filters are smoother
     assert _metric(blurred, "consistency.consistency") > _metric(base, "consistency.consistency")
@@ -44,7 +45,7 @@ def test_reduced_demo_shows_the_effect_and_caches(tmp_path: Path, monkeypatch) -
     # a second run takes images and models from the cache: no training, same numbers
     monkeypatch.setattr(demo, "train_twins", lambda *a, **k: pytest.fail("trained again"))
     again, _ = run_demo(DemoConfig(**SMALL), tmp_path / "out2", "cpu", False)
-    assert [v["metrics"] for v in again] == [v["metrics"] for v in variants]
+    assert [v.metrics for v in again] == [v.metrics for v in variants]
     cached = list((tmp_path / "cache" / "shiftbench" / "demo").iterdir())
     assert len(cached) == 1 and (cached[0] / "models" / "train.json").is_file()
 

@@ -21,6 +21,7 @@ from shiftbench import ShiftbenchError, evaluate_imagenet_c
 from shiftbench.cli import app
 from shiftbench.corruptions import ALEXNET_ERRORS, released_images, scan_imagenet_c, score
 from shiftbench.results.paired import saved_terms
+from shiftbench.results.result import EvalResult
 from shiftbench.run.checkpoint import PARTIAL
 
 from .helpers import LinearProbe, config, wrap, write_folder
@@ -131,7 +132,7 @@ def test_per_base_image_terms_average_to_every_metric(tmp_path: Path) -> None:
     result = evaluate_imagenet_c(
         wrap(LinearProbe(16, 3), 16), root, config(**RELEASED), clean_data=clean, stored_size=24
     )
-    saved = result.to_json() | {"records": result.records}
+    saved = EvalResult.from_json(result.to_json(), result.records)  # as read back
     terms = saved_terms(saved)
     assert {len(t.values) for t in terms.values()} == {6}
     values = {m.key: m.value for m in result.metrics}

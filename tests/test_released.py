@@ -127,9 +127,9 @@ def test_released_weights_offline_fail_fast_naming_the_file(
 def test_released_weights_need_a_torchvision_model_and_a_filter(hub: Path) -> None:
     with pytest.raises(ShiftbenchError, match="released torchvision models; use tv/NAME"):
         load_model("test_resnet", weights="released", antialias=AA4)
-    with pytest.raises(ShiftbenchError, match="needs --antialias K"):
+    with pytest.raises(ShiftbenchError, match="needs antialias K"):
         load_model("tv/resnet18", weights="released")
-    with pytest.raises(ShiftbenchError, match="needs --antialias K"):
+    with pytest.raises(ShiftbenchError, match="needs antialias K"):
         load_model("tv/resnet18", weights="released-scratch", antialias=AntialiasSpec("aps", 1))
 
 

@@ -88,17 +88,17 @@ def test_report_of_one_result_in_place_and_bad_input(saved: Path, tmp_path: Path
 def test_tradeoff_points_and_arrows_follow_each_model() -> None:
     """Points are (accuracy, consistency) with their intervals; arrows lead from each
     model's first variant to its others; a variant without both metrics is left out."""
-    from shiftbench.results.plots import tradeoff_points
+    from types import SimpleNamespace
 
-    def saved(label: str, model: str, top1: float | None, consistency: float) -> dict:
-        metrics = [
-            {"key": "consistency.consistency", "value": consistency, "ci_low": consistency - 1,
-             "ci_high": consistency + 1},
-        ]  # fmt: skip
+    from shiftbench.results.plots import tradeoff_points
+    from shiftbench.suites import Metric
+
+    def saved(label: str, model: str, top1: float | None, consistency: float) -> object:
+        metrics = [Metric("consistency", "consistency", consistency, consistency - 1,
+                          consistency + 1, 10, True)]  # fmt: skip
         if top1 is not None:
-            metrics.append({"key": "clean.top1", "value": top1, "ci_low": top1 - 2,
-                            "ci_high": top1 + 2})  # fmt: skip
-        return {"label": label, "model": {"name": model}, "metrics": metrics}
+            metrics.append(Metric("clean", "top1", top1, top1 - 2, top1 + 2, 10, True))
+        return SimpleNamespace(label=label, model={"name": model}, metrics=metrics)
 
     variants = [
         saved("r18", "tv/resnet18", 69.8, 85.1),
@@ -142,7 +142,12 @@ def test_long_metric_names_fold_instead_of_being_cut() -> None:
 
 
 def test_the_protocol_line_says_how_each_canvas_was_made() -> None:
+    from types import SimpleNamespace
+
     from shiftbench.results.report import _protocol_lines
+
+    def lines(variants: list[dict]) -> list[str]:  # saved results as EvalResult has them
+        return _protocol_lines([SimpleNamespace(**v) for v in variants])  # type: ignore[misc]
 
     geometry = {"input_size": 32, "max_shift": 8, "canvas": 40, "centre_offset": 4}
     padded = {"label": "aa3", "data": {"geometry": geometry}, "config": {"canvas": "pad"}}
@@ -150,12 +155,12 @@ def test_the_protocol_line_says_how_each_canvas_was_made() -> None:
     released = {"label": "c", "data": {"geometry": {**geometry, "input_size": 224},
                                        "imagenet_c": {}}, "config": {}}  # fmt: skip
     filters_only = {"label": "f", "data": {}, "config": {}}
-    assert _protocol_lines([padded, padded | {"label": "aa5"}, filters_only]) == [
+    assert lines([padded, padded | {"label": "aa5"}, filters_only]) == [
         "Windows of 32 px from a 40 px canvas (the image at 32 px framed in black, "
         "`--canvas pad`), shifts up to 8 px; seed 0.",
         "",
     ]
-    mixed = _protocol_lines([resized, padded, released])
+    mixed = lines([resized, padded, released])
     assert [line.split(":")[0] for line in mixed[:-1]] == ["base", "aa3", "c"]
     assert mixed[2].endswith("scored on their centre 224 px window.")
-    assert _protocol_lines([filters_only]) == []  # the model alone: no views
+    assert lines([filters_only]) == []  # the model alone: no views

@@ -98,8 +98,8 @@ class BlurPool(nn.Module):
             raise ShiftbenchError(
                 f"{self.where}: a {x.shape[-2]}x{x.shape[-1]} feature map is too small for "
                 f"reflect padding of a size-{self.filt_size} filter (use a larger input, "
-                "a smaller filter, or --aa-pad replicate/zero)"
-            )
+                "a smaller filter, or {aa_pad} replicate/zero)", "aa_pad",
+            )  # fmt: skip
         return F.pad(x, self.pad_sizes, mode=_TORCH_PAD_MODE[self.pad_type])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -99,5 +99,5 @@ def released_url(arch: str, filter_size: int, scratch: bool = False) -> str:
     raise ShiftbenchError(
         f"antialiased-cnns released no {'from-scratch ' if scratch else ''}tv/{arch} weights "
         f"for filter size {filter_size}; it released {kinds} (_finetune: fine-tuned, used by "
-        "--weights released at filter 4)"
-    )
+        "{weights} released at filter 4)", "weights",
+    )  # fmt: skip

@@ -42,7 +42,8 @@ def options(
 
 # The parameters whose flag is not `--` and the name with dashes.
 FLAGS = {"suites": "--suite", "config_file": "--config", "minimum": "--min",
-         "markdown_file": "--markdown", "compile_model": "--compile"}  # fmt: skip
+         "markdown_file": "--markdown", "compile_model": "--compile",
+         "pretrained=False": "--no-pretrained", "resamples": "--bootstrap"}  # fmt: skip
 
 
 def flag(parameter: str) -> str:

@@ -31,9 +31,10 @@ def check_filter(interpolation: str) -> None:
     """Refuse a resize filter that only PIL has."""
     if interpolation not in TENSOR_FILTERS:
         raise ShiftbenchError(
-            f"--decode device resizes with {', '.join(TENSOR_FILTERS)}; the model uses "
-            f"{interpolation}: pass --interpolation or --decode pil"
-        )
+            f"{{decode}} device resizes with {', '.join(TENSOR_FILTERS)}; the model uses "
+            f"{interpolation}: pass {{interpolation}} or {{decode}} pil",
+            "decode", "interpolation",
+        )  # fmt: skip
 
 
 def canvas_from_tensor(

@@ -306,8 +306,9 @@ def class_indices(classes: list[str], num_classes: int) -> tuple[str, dict[str, 
     if len(classes) != num_classes:
         raise ShiftbenchError(
             f"the data has {len(classes)} class folders but the model has {num_classes} outputs "
-            "(folders named by ImageNet synset map to ImageNet models; otherwise use --num-classes)"
-        )
+            "(folders named by ImageNet synset map to ImageNet models; otherwise use "
+            "{num_classes})", "num_classes",
+        )  # fmt: skip
     return "sorted folders", {c: i for i, c in enumerate(classes)}
 
 
@@ -434,7 +435,7 @@ def scan_image_folder(
     if not listed:
         raise ShiftbenchError(f"no images found under {root}")
     if limit is not None and limit < 1:
-        raise ShiftbenchError("--limit must be at least 1")
+        raise ShiftbenchError("{limit} must be at least 1", "limit")
     positions = list(range(len(listed)))
     if image_list is not None:
         positions = [i for i in positions if listed[i][0] in image_list.paths]

@@ -79,9 +79,9 @@ def generate_images(
     """Write `per_class` PNG images for each of the first `classes` classes under `root`
     (object size and texture strength as in `render_image`)."""
     if not 2 <= classes <= len(CLASS_NAMES):
-        raise ShiftbenchError(f"--classes must be between 2 and {len(CLASS_NAMES)}")
+        raise ShiftbenchError(f"{{classes}} must be between 2 and {len(CLASS_NAMES)}", "classes")
     if per_class < 1 or size < 16:
-        raise ShiftbenchError("--per-class must be >= 1 and --size >= 16")
+        raise ShiftbenchError("{per_class} must be >= 1 and {size} >= 16", "per_class", "size")
     root = Path(root)
     rng = np.random.default_rng(seed)
     try:

@@ -114,9 +114,9 @@ class DemoConfig:
 
     def __post_init__(self) -> None:
         if any(not 1 <= k <= 7 for k in self.filter_sizes):
-            raise ShiftbenchError("--filter-sizes takes sizes 1..7, e.g. 3,5")
+            raise ShiftbenchError("{filter_sizes} takes sizes 1..7, e.g. 3,5", "filter_sizes")
         if self.epochs < 1 or self.train_per_class < 1 or self.test_per_class < 1:
-            raise ShiftbenchError("--epochs and the image counts must be >= 1")
+            raise ShiftbenchError("{epochs} and the image counts must be >= 1", "epochs")
 
     @property
     def canvas(self) -> int:

@@ -74,15 +74,18 @@ def require_download(name: str, url: str, cache: Path, what: str = "pretrained w
     source = f"{url} into {cache}" if parsed.path not in ("", "/") else f"them into {cache}"
     advice = f"fetch {source} on a machine with network"
     if what == "pretrained weights":
-        advice = f"pass --weights PATH, use --no-pretrained, or {advice}"
+        advice = f"pass {{weights}} PATH, use {{pretrained=False}}, or {advice}"
     if _offline():
-        raise ShiftbenchError(f"{name}: {what} not cached (offline): {advice}")
+        raise ShiftbenchError(
+            f"{name}: {what} not cached (offline): {advice}", "weights", "pretrained=False"
+        )
     try:
         socket.create_connection((host, 443), timeout=NETWORK_TIMEOUT_S).close()
     except OSError as exc:
         raise ShiftbenchError(
-            f"{name}: {what} not cached and {host} unreachable ({exc.strerror or exc}): {advice}"
-        ) from None
+            f"{name}: {what} not cached and {host} unreachable ({exc.strerror or exc}): {advice}",
+            "weights", "pretrained=False",
+        ) from None  # fmt: skip
 
 
 def is_url(text: str) -> bool:
@@ -117,8 +120,9 @@ def timm_weights_file(arch: str) -> str:
 
     if not timm.list_pretrained(arch.split(".")[0] + ".*"):
         raise ShiftbenchError(
-            f"timm has no pretrained weights for {arch}: use --no-pretrained or --weights PATH"
-        )
+            f"timm has no pretrained weights for {arch}: use {{pretrained=False}} or "
+            "{weights} PATH", "pretrained=False", "weights",
+        )  # fmt: skip
     if "." in arch and arch not in timm.list_pretrained():
         tags = timm.list_pretrained(arch.split(".")[0] + ".*")
         raise ShiftbenchError(f"unknown pretrained tag '{arch}'; available: {', '.join(tags)}")
@@ -137,4 +141,6 @@ def timm_weights_file(arch: str) -> str:
             return hf_hub_download(cfg.hf_hub_id, "pytorch_model.bin")
     if cfg.url:
         return str(fetch(cfg.url, arch))
-    raise ShiftbenchError(f"timm lists no download location for {arch}: pass --weights PATH")
+    raise ShiftbenchError(
+        f"timm lists no download location for {arch}: pass {{weights}} PATH", "weights"
+    )

@@ -61,23 +61,26 @@ def _released_weights(
     conversion must be the released one (reflect padding, the family's stem rule)."""
     if source != "torchvision":
         raise ShiftbenchError(
-            f"--weights {keyword}: antialiased-cnns released torchvision models; use tv/NAME"
+            f"{{weights}} {keyword}: antialiased-cnns released torchvision models; use tv/NAME",
+            "weights",
         )
     if spec is None or spec.method != "blur":
         raise ShiftbenchError(
-            f"--weights {keyword} needs --antialias K, the filter size of the released model"
-        )
+            f"{{weights}} {keyword} needs {{antialias}} K, the filter size of the released "
+            "model", "weights", "antialias",
+        )  # fmt: skip
     if spec.pad_type not in (None, "reflect"):
         raise ShiftbenchError(
-            f"--weights {keyword}: the released models pad with reflect; leave out --aa-pad"
-        )
+            f"{{weights}} {keyword}: the released models pad with reflect; leave out {{aa_pad}}",
+            "weights", "aa_pad",
+        )  # fmt: skip
     known = family(module)
     if spec.pool_only is not None and known is not None and spec.pool_only != known[2]:
         stem = "keep" if known[2] else "anti-alias"
         raise ShiftbenchError(
-            f"--weights {keyword}: the released {arch} models {stem} the stem; leave out "
-            "--aa-stem/--no-aa-stem"
-        )
+            f"{{weights}} {keyword}: the released {arch} models {stem} the stem; leave out "
+            "{aa_stem}", "weights", "aa_stem",
+        )  # fmt: skip
     return released_url(arch.split(".")[0], spec.filter_size, scratch=RELEASED[keyword])
 
 
@@ -106,7 +109,8 @@ def _probe_classes(module: nn.Module, name: str, size: int) -> int:
             out = module(torch.zeros(1, 3, size, size))
     except Exception as exc:
         raise ShiftbenchError(
-            f"{name} failed on a 1x3x{size}x{size} input ({first_line(exc)}); try --img-size"
+            f"{name} failed on a 1x3x{size}x{size} input ({first_line(exc)}); try {{img_size}}",
+            "img_size",
         ) from None
     if not isinstance(out, torch.Tensor) or out.ndim != 2:
         kind = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -144,9 +148,10 @@ def load_model(
     use_pretrained = pretrained and weights is None and model_file is None
     if num_classes is not None and use_pretrained:
         raise ShiftbenchError(
-            "--num-classes with pretrained weights would evaluate a random head: "
-            "add --weights PATH or --no-pretrained"
-        )
+            "{num_classes} with pretrained weights would evaluate a random head: "
+            "add {weights} PATH or {pretrained=False}",
+            "num_classes", "weights", "pretrained=False",
+        )  # fmt: skip
     source, arch = ("file", model_file) if model_file is not None else resolve_name(name)
     module = source_named(source).build(arch, use_pretrained, num_classes)
     if arch.startswith("hf-hub:"):
@@ -250,7 +255,9 @@ def _preprocess(
     """The model's native preprocessing with the caller's overrides."""
     size = img_size if img_size is not None else native.input_size
     if size <= 0:
-        raise ShiftbenchError(f"{name} has no square input size of its own: pass --img-size")
+        raise ShiftbenchError(
+            f"{name} has no square input size of its own: pass {{img_size}}", "img_size"
+        )
     return replace(
         native,
         input_size=size,

@@ -39,12 +39,14 @@ def check_preprocess(
 ) -> None:
     """Refuse preprocessing overrides that would feed the model garbage (NaN, infinities)."""
     if img_size is not None and img_size < 1:
-        raise ShiftbenchError(f"--img-size must be >= 1, got {img_size}")
+        raise ShiftbenchError(f"{{img_size}} must be >= 1, got {img_size}", "img_size")
     if interpolation is not None and interpolation not in INTERPOLATIONS:
         raise ShiftbenchError(
             f"unknown interpolation '{interpolation}'; choose from {', '.join(INTERPOLATIONS)}"
         )
     if mean is not None and not all(math.isfinite(v) for v in mean):
-        raise ShiftbenchError(f"--mean must be finite numbers, got {','.join(map(str, mean))}")
+        given = ",".join(map(str, mean))
+        raise ShiftbenchError(f"{{mean}} must be finite numbers, got {given}", "mean")
     if std is not None and not all(math.isfinite(v) and v > 0 for v in std):
-        raise ShiftbenchError(f"--std must be finite numbers > 0, got {','.join(map(str, std))}")
+        given = ",".join(map(str, std))
+        raise ShiftbenchError(f"{{std}} must be finite numbers > 0, got {given}", "std")

@@ -76,8 +76,8 @@ class ShiftbenchSource(ModelSource):
         if pretrained:
             raise ShiftbenchError(
                 f"sb/{arch} has no published weights: train it (shiftbench train) and pass "
-                "--weights, or use --no-pretrained"
-            )
+                "{weights}, or use {pretrained=False}", "weights", "pretrained=False",
+            )  # fmt: skip
         return build_net(arch, 10 if num_classes is None else num_classes)
 
     def native_preprocess(self, arch: str, module: nn.Module) -> Preprocess:
@@ -221,7 +221,9 @@ class FileSource(ModelSource):
     def build(self, arch: str, pretrained: bool, num_classes: int | None) -> nn.Module:
         file, sep, function = arch.rpartition(":")
         if not sep or not file or not function:
-            raise ShiftbenchError(f"--model-file takes FILE.py:FUNCTION, got '{arch}'")
+            raise ShiftbenchError(
+                f"{{model_file}} takes FILE.py:FUNCTION, got '{arch}'", "model_file"
+            )
         path = Path(file)
         build = getattr(_user_module(path), function, None)
         if not callable(build):

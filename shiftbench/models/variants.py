@@ -35,12 +35,17 @@ def antialias_spec(
     """The conversion asked for: None for the baseline (no option, 0 or none)."""
     if antialias is None or antialias.lower() in BASELINE:
         if circular or stem is not None or pad is not None:
-            raise ShiftbenchError("--aa-pad, --aa-stem and --circular-pad need --antialias")
+            raise ShiftbenchError(
+                "{aa_pad}, {aa_stem} and {circular_pad} need {antialias}",
+                "aa_pad", "aa_stem", "circular_pad", "antialias",
+            )  # fmt: skip
         return None
     if antialias.lower() == "aps":
         return AntialiasSpec("aps", aps_filter, pad, stem, circular)
     if not antialias.isdigit():
-        raise ShiftbenchError(f"--antialias takes a filter size 1..7 or aps, got '{antialias}'")
+        raise ShiftbenchError(
+            f"{{antialias}} takes a filter size 1..7 or aps, got '{antialias}'", "antialias"
+        )
     return AntialiasSpec("blur", int(antialias), pad, None if stem is None else not stem, circular)
 
 
@@ -169,7 +174,7 @@ def expand_antialias(specs: list[VariantSpec], sizes: str | None) -> list[Varian
         return specs
     entries = [s.strip() for s in sizes.split(",") if s.strip()]
     if not entries:
-        raise ShiftbenchError("--antialias takes a list such as 0,3,4,5 or 0,aps")
+        raise ShiftbenchError("{antialias} takes a list such as 0,3,4,5 or 0,aps", "antialias")
     variants = {}
     for entry in entries:  # validates every entry before any model is built
         converted = antialias_spec(entry)

@@ -123,8 +123,9 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: str | Pa
                 parts.append(f"{label}: {', '.join(keys[:5])}{more}")
         hint = ""
         if _is_antialiased(state) and not _is_antialiased(own):
-            hint = " (an anti-aliased checkpoint: add --antialias with its filter size)"
-        raise ShiftbenchError(f"{path} does not match the model; " + "; ".join(parts) + hint)
+            hint = " (an anti-aliased checkpoint: add {antialias} with its filter size)"
+        message = f"{path} does not match the model; " + "; ".join(parts) + hint
+        raise ShiftbenchError(message, "antialias")
     module.load_state_dict(state, strict=True)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from ..config import COMPARED_SETTINGS, EvalConfig
 from ..errors import ShiftbenchError
 from ..stats import format_value
 from ..suites import metric_key
+from .result import EvalResult
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,8 +54,8 @@ class Verdict:
         return "REGRESSION" if self.failed else "ok"
 
 
-def load_results(path: str | Path) -> dict:
-    """results.json, given the file or the folder holding it."""
+def load_results(path: str | Path) -> EvalResult:
+    """The result saved at `path`: its folder or its results.json."""
     path = Path(path)
     file = path / "results.json" if path.is_dir() else path
     if not file.is_file():
@@ -66,44 +66,16 @@ def load_results(path: str | Path) -> dict:
                 f"({', '.join(str(path / v) for v in variants[:3])})"
             )
         raise ShiftbenchError(f"no results.json at {path}")
-    try:
-        document = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ShiftbenchError(f"{file} is not a readable results.json: {exc}") from None
-    problem = _shape_problem(document)
-    if problem:
-        raise ShiftbenchError(f"{file} is not a shiftbench results.json: {problem}")
-    return document
+    return EvalResult.load(file)
 
 
-def _shape_problem(document: object) -> str | None:
-    """What keeps `document` from being read as results.json (None: nothing), so that a
-    file of another shape is one line, not a TypeError deep in the gates."""
-    if not isinstance(document, dict):
-        return f"a JSON {type(document).__name__}, not an object"
-    for key in ("model", "config", "data"):
-        if not isinstance(document.get(key), dict):
-            return f"'{key}' is missing or not an object"
-    if not isinstance(document["model"].get("preprocess"), dict):
-        return "'model.preprocess' is missing or not an object"
-    if not isinstance(document.get("suites", {}), dict):
-        return "'suites' is not an object"
-    metrics = document.get("metrics")
-    if not isinstance(metrics, list):
-        return "'metrics' is missing or not a list"
-    for position, metric in enumerate(metrics):
-        if not (
-            isinstance(metric, dict)
-            and isinstance(metric.get("key"), str)
-            and isinstance(metric.get("higher_is_better"), bool)
-            and (metric.get("value") is None or _is_number(metric["value"]))
-        ):
-            return f"metrics[{position}] needs a key, a numeric value and higher_is_better"
-    return None
+Results = EvalResult | dict
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def as_result(results: Results) -> EvalResult:
+    """An EvalResult, or one read from the content of a results.json (`EvalResult.to_json`,
+    or what `api.planned_record` gives)."""
+    return results if isinstance(results, EvalResult) else EvalResult.from_json(results)
 
 
 def parse_gates(kind: str, items: list[str], origin: str | None = None) -> list[Gate]:
@@ -116,7 +88,8 @@ def parse_gates(kind: str, items: list[str], origin: str | None = None) -> list[
         except ValueError:
             number = math.nan
         if not sep or not name or not math.isfinite(number):
-            raise ShiftbenchError(f"--{kind} takes NAME=VALUE, got '{item}'")
+            parameter = "max_drop" if kind == "max-drop" else "minimum"
+            raise ShiftbenchError(f"{{{parameter}}} takes NAME=VALUE, got '{item}'", parameter)
         gates.append(Gate(metric_key(name.strip()), kind, number, origin))
     return gates
 
@@ -143,38 +116,39 @@ def config_gates(path: str | Path | None) -> tuple[list[Gate], bool]:
     return gates, bool(table.get("allow-mismatch", False))
 
 
-def mismatches(current: dict, baseline: dict) -> list[str]:
+def mismatches(current: Results, baseline: Results) -> list[str]:
     """Settings and data that differ between two results (so their numbers do not compare)."""
-    digests = [r["data"].get("images_sha256") for r in (baseline, current)]
+    current, baseline = as_result(current), as_result(baseline)
+    digests = [r.data.get("images_sha256") for r in (baseline, current)]
     # the same images, however chosen (a --limit above the count, a list naming them all)
     same_images = None not in digests and digests[0] == digests[1]
     found = []
     # a setting missing from a result written before it existed had its default behaviour
     default = EvalConfig().to_dict()
     for key in COMPARED_SETTINGS:
-        a, b = (r["config"].get(key, default[key]) for r in (current, baseline))
+        a, b = (r.config.get(key, default[key]) for r in (current, baseline))
         if a != b and not (key == "limit" and same_images):
             found.append(f"config.{key}: {b} -> {a}")
     for key in ("images_found", "images_selected", "classes", "label_map", "geometry"):
-        a, b = current["data"].get(key), baseline["data"].get(key)
+        a, b = current.data.get(key), baseline.data.get(key)
         if a != b:
             found.append(f"data.{key}: {b} -> {a}")
     if None not in digests and not same_images:
         found.append("data.images_sha256: the selected images differ (paths or labels)")
-    lists = [(r["data"].get("image_list") or {}).get("sha256") for r in (baseline, current)]
+    lists = [(r.data.get("image_list") or {}).get("sha256") for r in (baseline, current)]
     if lists[0] != lists[1] and not same_images:
         found.append(f"data.image_list: {lists[0] or 'none'} -> {lists[1] or 'none'}")
     for key in ("input_size", "interpolation", "mean", "std"):
-        a = current["model"]["preprocess"].get(key)
-        b = baseline["model"]["preprocess"].get(key)
+        a = current.model["preprocess"].get(key)
+        b = baseline.model["preprocess"].get(key)
         if a != b:
             found.append(f"model.preprocess.{key}: {b} -> {a}")
-    if current.get("suites") != baseline.get("suites"):
-        common = set(current.get("suites", {})) & set(baseline.get("suites", {}))
+    if current.suites != baseline.suites:
+        common = set(current.suites) & set(baseline.suites)
         found += [
             f"suites.{name}: settings differ"
             for name in sorted(common)
-            if current["suites"][name] != baseline["suites"][name]
+            if current.suites[name] != baseline.suites[name]
         ]
     return found
 
@@ -186,7 +160,8 @@ def refuse_mismatches(differ: list[str]) -> None:
             "results are not comparable ("
             + "; ".join(differ[:4])
             + (f"; +{len(differ) - 4} more" if len(differ) > 4 else "")
-            + "): use --allow-mismatch to compare anyway"
+            + "): use {allow_mismatch} to compare anyway",
+            "allow_mismatch",
         )
 
 
@@ -197,26 +172,30 @@ def _fails(gate: Gate, current: float, baseline: float | None, higher: bool) -> 
     return worse > gate.value
 
 
-def check_baseline(gates: list[Gate], baseline: dict | None) -> None:
+def check_baseline(gates: list[Gate], baseline: Results | None) -> None:
     """Raise unless every max-drop gate has its metric in the baseline (which it needs)."""
-    before = {m["key"] for m in baseline["metrics"]} if baseline is not None else set()
+    before = {m.key for m in as_result(baseline).metrics} if baseline is not None else set()
     for gate in gates:
         if gate.kind == "max-drop" and baseline is None:
-            raise ShiftbenchError(f"--max-drop {gate.metric} needs --baseline")
+            raise ShiftbenchError(
+                f"{{max_drop}} {gate.metric} needs {{baseline}}", "max_drop", "baseline"
+            )
         if gate.kind == "max-drop" and gate.metric not in before:
             raise ShiftbenchError(f"{gate.metric} is not in the baseline results")
 
 
 def check(
-    current: dict, baseline: dict | None, gates: list[Gate], allow_mismatch: bool = False
+    current: Results, baseline: Results | None, gates: list[Gate], allow_mismatch: bool = False
 ) -> list[Verdict]:
     """Verdicts for every metric of `current` (all of them, gated or not).
 
     Unusable input (a gated metric missing, a max-drop without baseline, different settings
     or data without `allow_mismatch`) raises ShiftbenchError.
     """
-    now = {m["key"]: m for m in current["metrics"]}
-    before = {m["key"]: m for m in baseline["metrics"]} if baseline is not None else {}
+    current = as_result(current)
+    baseline = as_result(baseline) if baseline is not None else None
+    now = {m.key: m for m in current.metrics}
+    before = {m.key: m for m in baseline.metrics} if baseline is not None else {}
     check_baseline(gates, baseline)
     for gate in gates:
         if gate.metric not in now:
@@ -225,11 +204,11 @@ def check(
         refuse_mismatches(mismatches(current, baseline))
     verdicts = []
     for key, metric in now.items():
-        value = metric["value"]
+        value = metric.value
         if value is None:
             continue
-        previous = before.get(key, {}).get("value")
-        higher = bool(metric["higher_is_better"])
+        previous = before[key].value if key in before else None
+        higher = bool(metric.higher_is_better)
         mine = tuple(g for g in gates if g.metric == key)
         failed = tuple(g for g in mine if _fails(g, value, previous, higher))
         verdicts.append(Verdict(key, previous, value, higher, mine, failed))

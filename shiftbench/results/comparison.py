@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ..stats import format_value, interval_decimals
 from .paired import Difference
+from .result import EvalResult
 
 CSV_COLUMNS = [
     "metric",
@@ -46,33 +47,33 @@ def difference_cell(d: Difference) -> str:
 
 
 def paired_rows(
-    variants: list[dict], differences: list[Difference]
+    variants: list[EvalResult], differences: list[Difference]
 ) -> tuple[list[str], list[list[str]]]:
     """Header and rows: metric, direction, the first variant's value, then for every other
     variant its value and its difference to the first."""
     first = variants[0]
-    header = ["metric", "better", first["label"]]
+    header = ["metric", "better", first.label]
     for v in variants[1:]:
-        header += [v["label"], f"{v['label']} - {first['label']}"]
+        header += [v.label, f"{v.label} - {first.label}"]
     found = {(d.variant, d.key): d for d in differences}
-    by_key = [{m["key"]: m for m in v["metrics"]} for v in variants[1:]]
+    by_key = [{m.key: m for m in v.metrics} for v in variants[1:]]
     rows = []
-    for metric in first["metrics"]:
-        key = metric["key"]
+    for metric in first.metrics:
+        key = metric.key
         row = [
             key,
-            "higher" if metric["higher_is_better"] else "lower",
-            format_value(metric["value"]),
+            "higher" if metric.higher_is_better else "lower",
+            format_value(metric.value),
         ]
         for v, metrics in zip(variants[1:], by_key, strict=True):
-            d = found.get((v["label"], key))
-            value = metrics[key]["value"] if key in metrics else None
+            d = found.get((v.label, key))
+            value = metrics[key].value if key in metrics else None
             row += [format_value(value), difference_cell(d) if d is not None else ""]
         rows.append(row)
     return header, rows
 
 
-def paired_table(variants: list[dict], differences: list[Difference]) -> Table:
+def paired_table(variants: list[EvalResult], differences: list[Difference]) -> Table:
     """The paired comparison as a rich table; significant differences in colour."""
     header, rows = paired_rows(variants, differences)
     table = Table(
@@ -96,13 +97,13 @@ def paired_table(variants: list[dict], differences: list[Difference]) -> Table:
 
 
 def headline_rows(
-    variants: list[dict], differences: list[Difference], keys: list[str]
+    variants: list[EvalResult], differences: list[Difference], keys: list[str]
 ) -> list[tuple[str, str, list[tuple[str, Difference | None]]]]:
     """For each of `keys` the first variant has: the metric, its direction, and each
     variant's formatted value with its difference to the first (None for the first, and
     where no paired difference exists, as for the filters suite)."""
     found = {(d.variant, d.key): d for d in differences}
-    by_key = [{m["key"]: m for m in v["metrics"]} for v in variants]
+    by_key = [{m.key: m for m in v.metrics} for v in variants]
     rows = []
     for key in keys:
         values = [metrics.get(key) for metrics in by_key]
@@ -110,16 +111,18 @@ def headline_rows(
             continue
         cells = [
             (
-                format_value(metric["value"]) if metric is not None else "",
-                found.get((v["label"], key)) if position else None,
+                format_value(metric.value) if metric is not None else "",
+                found.get((v.label, key)) if position else None,
             )
             for position, (v, metric) in enumerate(zip(variants, values, strict=True))
         ]
-        rows.append((key, "higher" if values[0]["higher_is_better"] else "lower", cells))
+        rows.append((key, "higher" if values[0].higher_is_better else "lower", cells))
     return rows
 
 
-def headline_table(variants: list[dict], differences: list[Difference], keys: list[str]) -> Table:
+def headline_table(
+    variants: list[EvalResult], differences: list[Difference], keys: list[str]
+) -> Table:
     """A narrow table of chosen metrics: each variant's value and its difference to the
     first, starred when significant (intervals and p-values: the full table, report.md)."""
     table = Table(
@@ -130,7 +133,7 @@ def headline_table(variants: list[dict], differences: list[Difference], keys: li
     table.add_column("metric", overflow="fold")
     table.add_column("better")
     for v in variants:
-        table.add_column(escape(v["label"]), justify="right", no_wrap=True)
+        table.add_column(escape(v.label), justify="right", no_wrap=True)
     for key, better, cells in headline_rows(variants, differences, keys):
         row = [key, better]
         for value, d in cells:
@@ -144,10 +147,10 @@ def headline_table(variants: list[dict], differences: list[Difference], keys: li
 
 
 def headline_markdown(
-    variants: list[dict], differences: list[Difference], keys: list[str]
+    variants: list[EvalResult], differences: list[Difference], keys: list[str]
 ) -> list[str]:
     """`headline_table` as markdown lines, differences in brackets: `95.75 (+4.00*)`."""
-    lines = ["| metric | better | " + " | ".join(v["label"] for v in variants) + " |"]
+    lines = ["| metric | better | " + " | ".join(v.label for v in variants) + " |"]
     lines.append("|---|---|" + "---:|" * len(variants))
     for key, better, cells in headline_rows(variants, differences, keys):
         shown = []
@@ -159,14 +162,14 @@ def headline_markdown(
 
 
 def paired_markdown(
-    variants: list[dict], differences: list[Difference], resamples: int
+    variants: list[EvalResult], differences: list[Difference], resamples: int
 ) -> list[str]:
     """Report lines: the paired table in GitHub-flavoured markdown, with how to read it."""
     header, rows = paired_rows(variants, differences)
     lines = [
         "## Paired differences",
         "",
-        f"Differences to {variants[0]['label']} in percentage points, with 95% intervals from "
+        f"Differences to {variants[0].label} in percentage points, with 95% intervals from "
         f"a paired bootstrap over images ({resamples} resamples) and McNemar's exact test for "
         "rates; n.s. = not significant (interval includes 0, or p >= 0.05).",
         "",
@@ -194,14 +197,14 @@ def comparison_csv(differences: list[Difference], reference: str) -> str:
 
 
 def comparison_document(
-    variants: list[dict], differences: list[Difference] | None, resamples: int, out: Path
+    variants: list[EvalResult], differences: list[Difference] | None, resamples: int, out: Path
 ) -> dict:
     """comparison.json: the variant folders in order (relative to `out`), the bootstrap
     settings and every difference."""
     return {
-        "variants": [os.path.relpath(v["folder"], out) for v in variants],
-        "labels": [v["label"] for v in variants],
-        "reference": variants[0]["label"],
-        "bootstrap": {"resamples": resamples, "seed": variants[0]["config"]["seed"]},
+        "variants": [os.path.relpath(v.folder, out) for v in variants],  # type: ignore[arg-type]
+        "labels": [v.label for v in variants],
+        "reference": variants[0].label,
+        "bootstrap": {"resamples": resamples, "seed": variants[0].config["seed"]},
         "differences": None if differences is None else [d.to_dict() for d in differences],
     }

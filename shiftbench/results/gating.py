@@ -16,6 +16,7 @@ from .check import (
     parse_gates,
     refuse_mismatches,
 )
+from .result import EvalResult
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Gating:
     """The gates to apply, read and checked before anything is evaluated."""
 
     gates: list[Gate]
-    baseline: dict | None
+    baseline: EvalResult | None
     allow_mismatch: bool
     markdown_file: Path | None
 
@@ -35,7 +36,7 @@ class Gating:
         """Whether the run must be compared with the baseline before it is made."""
         return self.baseline is not None and not self.allow_mismatch
 
-    def check_planned(self, planned: dict) -> None:
+    def check_planned(self, planned: EvalResult) -> None:
         """Refuse, before the run, a baseline whose settings, model preprocessing or data
         differ from the run's (`api.planned_record`), unless mismatches are allowed."""
         if self.baseline is not None and not self.allow_mismatch:

@@ -21,10 +21,10 @@ import torch
 from ..config import EvalConfig
 from ..data.views import Geometry
 from ..errors import ShiftbenchError
-from ..suites import build_suites, needs_images
+from ..suites import Metric, build_suites, needs_images
 from ..suites.base import PerImage, image_generator
 from .check import mismatches
-from .result import data_kind
+from .result import EvalResult, data_kind
 
 ALPHA = 0.05
 DEFAULT_RESAMPLES = 2000
@@ -100,21 +100,21 @@ class Difference:
         return {**asdict(self), "significant": self.significant, "verdict": self.verdict}
 
 
-def saved_terms(saved: dict) -> dict[str, PerImage]:
-    """Per-image terms of every image-suite metric of saved results (results.json content
-    with its `records`), recomputed by the suites named in its settings."""
-    config = EvalConfig.from_dict(saved["config"])
+def saved_terms(saved: EvalResult) -> dict[str, PerImage]:
+    """Per-image terms of every image-suite metric of a result with its `records`,
+    recomputed by the suites named in its settings."""
+    config = EvalConfig.from_dict(saved.config)
     if not needs_images(config.suites):
         return {}
-    records = saved.get("records") or {}
-    geometry = saved["data"].get("geometry", {})
+    records = saved.records
+    geometry = saved.data.get("geometry", {})
     if not records or "max_shift" not in geometry:
         raise ShiftbenchError(
-            f"{saved.get('folder', 'these results')}: no per-image records of the image "
+            f"{saved.folder or 'these results'}: no per-image records of the image "
             "suites, so no paired statistics"
         )
     window = Geometry(geometry["input_size"], geometry["max_shift"])
-    suites = build_suites(window, config, kind=data_kind(saved["data"]))
+    suites = build_suites(window, config, kind=data_kind(saved.data))
     terms = {}
     for suite in suites:
         own = suite.per_image(suite.own(records))
@@ -122,24 +122,24 @@ def saved_terms(saved: dict) -> dict[str, PerImage]:
     return terms
 
 
-def check_paired(variants: list[dict]) -> None:
+def check_paired(variants: list[EvalResult]) -> None:
     """Refuse variants that did not see the same images with the same settings."""
     first = variants[0]
     for other in variants[1:]:
         differ = [m for m in mismatches(other, first) if not m.startswith(UNPAIRED_OK)]
-        if first["data"].get("root") != other["data"].get("root"):
-            differ.append(f"data.root: {first['data'].get('root')} -> {other['data'].get('root')}")
-        index = [v["records"].get("index") for v in (first, other)]
+        if first.data.get("root") != other.data.get("root"):
+            differ.append(f"data.root: {first.data.get('root')} -> {other.data.get('root')}")
+        index = [v.records.get("index") for v in (first, other)]
         same_images = (index[0] is None and index[1] is None) or (
             index[0] is not None and index[1] is not None and torch.equal(*index)
         )
         if differ or not same_images:
             what = "; ".join(differ) or "the evaluated images differ"
-            raise ShiftbenchError(f"{other.get('folder', other['variant'])} is not paired: {what}")
+            raise ShiftbenchError(f"{other.folder or other.variant} is not paired: {what}")
 
 
 def paired_differences(
-    variants: list[dict], resamples: int = DEFAULT_RESAMPLES, seed: int | None = None
+    variants: list[EvalResult], resamples: int = DEFAULT_RESAMPLES, seed: int | None = None
 ) -> list[Difference]:
     """Every metric of variants 2..n against variant 1 (saved results with records, all
     evaluated on the same images), with bootstrap intervals and McNemar's test.
@@ -147,38 +147,38 @@ def paired_differences(
     if len(variants) < 2:
         raise ShiftbenchError("paired statistics need at least two variants")
     if resamples < 1:
-        raise ShiftbenchError("--bootstrap must be >= 1")
+        raise ShiftbenchError("{resamples} must be >= 1", "resamples")
     check_paired(variants)
-    seed = variants[0]["config"]["seed"] if seed is None else seed
+    seed = variants[0].config["seed"] if seed is None else seed
     reference = saved_terms(variants[0])
-    rows: list[tuple[str, dict, str]] = []
+    rows: list[tuple[str, Metric, str]] = []
     columns: list[torch.Tensor] = []
     tests: list[float | None] = []
     for variant in variants[1:]:
-        values = {m["key"]: m for m in variant["metrics"]}
+        values = {m.key: m for m in variant.metrics}
         for key, term in saved_terms(variant).items():
             if key not in reference or key not in values:
                 continue
             delta = term.values - reference[key].values
             columns.append(delta)
-            rows.append((key, values[key], variant["label"]))
+            rows.append((key, values[key], variant.label or variant.variant))
             better, worse = int((delta > 0).sum()), int((delta < 0).sum())
             tests.append(mcnemar_exact(better, worse) if term.rate else None)
     if not columns:
         return []
     low, high = bootstrap_intervals(torch.stack(columns, dim=1), resamples, seed)
-    first = {m["key"]: m for m in variants[0]["metrics"]}
+    first = {m.key: m for m in variants[0].metrics}
     return [
         Difference(
             key=key,
             variant=label,
-            baseline=first[key]["value"],
-            value=metric["value"],
-            difference=metric["value"] - first[key]["value"],
+            baseline=first[key].value,
+            value=metric.value,
+            difference=metric.value - first[key].value,
             ci_low=100.0 * float(lo),
             ci_high=100.0 * float(hi),
             p_value=p,
-            higher_is_better=metric["higher_is_better"],
+            higher_is_better=metric.higher_is_better,
         )
         for (key, metric, label), lo, hi, p in zip(rows, low, high, tests, strict=True)
     ]

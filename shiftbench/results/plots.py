@@ -13,12 +13,14 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from ..corruptions.tables import ALL
+from ..suites import Curve
+from .result import EvalResult
 
-Saved = dict  # a results.json, with "label" and (optionally) "records" added by the reader
+Saved = EvalResult  # read back by `report.read_saved`, labelled for the plots
 
 
-def _curve(results: Saved, key: str) -> dict | None:
-    return next((c for c in results["curves"] if c["key"] == key), None)
+def _curve(results: Saved, key: str) -> Curve | None:
+    return next((c for c in results.curves if c.key == key), None)
 
 
 def curve_plot(variants: list[Saved], key: str, title: str, path: Path) -> bool:
@@ -29,12 +31,12 @@ def curve_plot(variants: list[Saved], key: str, title: str, path: Path) -> bool:
         curve = _curve(results, key)
         if curve is None:
             continue
-        x = np.array(curve["x"], dtype=float)
-        low = np.array([np.nan if v is None else v for v in curve["ci_low"]], dtype=float)
-        high = np.array([np.nan if v is None else v for v in curve["ci_high"]], dtype=float)
-        axes.plot(x, curve["value"], marker="o", markersize=3, label=results["label"])
+        x = np.array(curve.x, dtype=float)
+        low = np.array([np.nan if v is None else v for v in curve.ci_low], dtype=float)
+        high = np.array([np.nan if v is None else v for v in curve.ci_high], dtype=float)
+        axes.plot(x, curve.value, marker="o", markersize=3, label=results.label)
         axes.fill_between(x, low, high, alpha=0.15)
-        axes.set_xlabel(curve["x_name"])
+        axes.set_xlabel(curve.x_name)
         drawn = True
     if drawn:
         axes.set_ylabel(key if key.startswith("filters.") else f"{key} (%)")
@@ -50,19 +52,19 @@ def curve_plot(variants: list[Saved], key: str, title: str, path: Path) -> bool:
 
 def examples_plot(variants: list[Saved], path: Path, count: int = 4) -> bool:
     """True-class probability against diagonal offset for the first few images."""
-    available = [v for v in variants if "diagonal.prob_true" in v.get("records", {})]
+    available = [v for v in variants if "diagonal.prob_true" in v.records]
     if not available:
         return False
-    index = available[0]["records"]["index"][:count].tolist()
+    index = available[0].records["index"][:count].tolist()
     figure, axes = plt.subplots(1, len(index), figsize=(3.2 * len(index), 3), squeeze=False)
     for column, image in enumerate(index):
         ax = axes[0, column]
         for results in available:
-            rows = (results["records"]["index"] == image).nonzero()
+            rows = (results.records["index"] == image).nonzero()
             if len(rows) == 0:
                 continue
-            probability = results["records"]["diagonal.prob_true"][int(rows[0])].numpy()
-            ax.plot(range(len(probability)), 100 * probability, label=results["label"])
+            probability = results.records["diagonal.prob_true"][int(rows[0])].numpy()
+            ax.plot(range(len(probability)), 100 * probability, label=results.label)
         ax.set_title(f"image {image}")
         ax.set_xlabel("diagonal offset")
         ax.set_ylim(0, 100)
@@ -80,12 +82,12 @@ def corruption_plot(variants: list[Saved], path: Path) -> bool:
     tables = []
     for results in variants:
         errors = {
-            m["name"]: m["value"]
-            for m in results["metrics"]
-            if m["suite"] == "corruption" and m["name"].startswith("error.")
+            m.name: m.value
+            for m in results.metrics
+            if m.suite == "corruption" and m.name.startswith("error.")
         }
         if errors:
-            tables.append((results["label"], errors))
+            tables.append((results.label, errors))
     if not tables:
         return False
     present = {key.split(".")[1] for _, errors in tables for key in errors}
@@ -114,10 +116,10 @@ def corruption_plot(variants: list[Saved], path: Path) -> bool:
 
 
 def _point(results: Saved, key: str) -> tuple[float, float, float] | None:
-    metric = next((m for m in results["metrics"] if m["key"] == key), None)
-    if metric is None or metric["value"] is None:
+    metric = next((m for m in results.metrics if m.key == key), None)
+    if metric is None or metric.value is None:
         return None
-    return metric["value"], metric["ci_low"], metric["ci_high"]
+    return metric.value, metric.ci_low, metric.ci_high
 
 
 Estimate = tuple[float, float, float]  # value, 95% interval
@@ -135,12 +137,12 @@ def tradeoff_points(
         consistency = _point(results, "consistency.consistency")
         if accuracy is None or consistency is None:
             continue
-        model = results["model"]["name"]
+        model = results.model["name"]
         if model in first:
             arrows.append((first[model], len(points)))
         else:
             first[model] = len(points)
-        points.append((results["label"], accuracy, consistency))
+        points.append((results.label, accuracy, consistency))
     return points, arrows
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import ShiftbenchError, first_line
+from ..errors import ShiftbenchError
 from ..stats import format_value
-from ..suites import Curve
-from ..tensorfiles import read_tensors, write_tensors
+from ..suites import Curve, Metric
+from ..tensorfiles import write_tensors
 from .comparison import comparison_csv, comparison_document, paired_markdown
 from .paired import DEFAULT_RESAMPLES, Difference, paired_differences
 from .result import EvalResult, data_kind
@@ -100,30 +100,16 @@ def saved_resamples(path: str | Path) -> int:
         return DEFAULT_RESAMPLES
 
 
-def read_saved(path: str | Path) -> list[dict]:
-    """Saved results under `path` (see `_saved_folders`), each with its per-image records
-    when they were saved."""
+def read_saved(path: str | Path) -> list[EvalResult]:
+    """Saved results under `path` (see `_saved_folders`), read back (`EvalResult.load`)."""
     path = Path(path)
     folders = _saved_folders(path)
     if not folders:
         raise ShiftbenchError(f"no results.json in {path} or its sub-folders")
-    saved = []
-    for folder in folders:
-        try:
-            results = json.loads((folder / "results.json").read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ShiftbenchError(f"{folder}/results.json is not readable: {exc}") from None
-        records = folder / "records.safetensors"
-        try:
-            results["records"] = read_tensors(records)[0] if records.is_file() else {}
-        except (OSError, ValueError) as exc:
-            raise ShiftbenchError(f"{records} is not readable: {first_line(exc)}") from None
-        results["folder"] = str(folder)
-        saved.append(results)
-    return saved
+    return [EvalResult.load(folder) for folder in folders]
 
 
-def load_variants(paths: list[str | Path]) -> list[dict]:
+def load_variants(paths: list[str | Path]) -> list[EvalResult]:
     """Saved results of every path (see `read_saved`), labelled for tables and plots: the
     variant name, with the model's when several models are shown."""
     variants = [v for path in paths for v in read_saved(path)]
@@ -131,41 +117,41 @@ def load_variants(paths: list[str | Path]) -> list[dict]:
     return variants
 
 
-def _label(variants: list[dict]) -> None:
-    one_model = len({v["model"]["name"] for v in variants}) == 1
+def _label(variants: list[EvalResult]) -> None:
+    """Give each result the label tables and plots show: its own, else its variant (with
+    the model's name when several models are shown), made distinct by its folder."""
+    one_model = len({v.model["name"] for v in variants}) == 1
     for v in variants:
-        v["label"] = v.get("label") or (
-            v["variant"] if one_model else f"{v['model']['name']} ({v['variant']})"
-        )
-    labels = [v["label"] for v in variants]
+        v.label = v.label or (v.variant if one_model else f"{v.model['name']} ({v.variant})")
+    labels = [v.label for v in variants]
     for v in variants:
-        if labels.count(v["label"]) > 1:
-            v["label"] = f"{v['label']} [{Path(v['folder']).name}]"
+        if labels.count(v.label) > 1:
+            v.label = f"{v.label} [{Path(v.folder or '').name}]"
 
 
-def _cell(metric: dict | None) -> str:
-    if metric is None or metric["value"] is None:
+def _cell(metric: Metric | None) -> str:
+    if metric is None or metric.value is None:
         return ""
-    if metric["ci_low"] is None:
-        return format_value(metric["value"])
-    low, high = format_value(metric["ci_low"]), format_value(metric["ci_high"])
-    return f"{format_value(metric['value'])} [{low}, {high}]"
+    if metric.ci_low is None:
+        return format_value(metric.value)
+    low, high = format_value(metric.ci_low), format_value(metric.ci_high)
+    return f"{format_value(metric.value)} [{low}, {high}]"
 
 
-def _metric_rows(variants: list[dict]) -> list[list[str]]:
+def _metric_rows(variants: list[EvalResult]) -> list[list[str]]:
     keys: list[str] = []
     for v in variants:
-        keys += [m["key"] for m in v["metrics"] if m["key"] not in keys]
-    by_key = [{m["key"]: m for m in v["metrics"]} for v in variants]
+        keys += [m.key for m in v.metrics if m.key not in keys]
+    by_key = [{m.key: m for m in v.metrics} for v in variants]
     return [[key, *(_cell(found.get(key)) for found in by_key)] for key in keys]
 
 
-def comparison_table(variants: list[dict]) -> Table:
+def comparison_table(variants: list[EvalResult]) -> Table:
     """Metrics of every variant side by side (value and 95% interval)."""
     table = Table(title="shiftbench report", title_justify="left")
     table.add_column("metric", overflow="fold")
     for v in variants:
-        table.add_column(escape(v["label"]), justify="right")
+        table.add_column(escape(v.label or v.variant), justify="right")
     for row in _metric_rows(variants):
         table.add_row(*row)
     return table
@@ -188,7 +174,7 @@ CURVE_PLOTS = {
 
 
 def render_report(
-    variants: list[dict],
+    variants: list[EvalResult],
     out: str | Path,
     differences: list[Difference] | None = None,
     resamples: int = DEFAULT_RESAMPLES,
@@ -214,25 +200,23 @@ def render_report(
         lines = ["# shiftbench report", "", "| variant | model | source | images | data |"]
         lines.append("|---|---|---|---:|---|")
         for v in variants:
-            data = v["data"].get("root", "")
+            data = v.data.get("root", "")
             lines.append(
-                f"| {v['label']} | {v['model']['name']} | {v['model']['source']} | "
-                f"{v['data'].get('images_evaluated', 0)} | {data} |"
+                f"| {v.label} | {v.model['name']} | {v.model['source']} | "
+                f"{v.data.get('images_evaluated', 0)} | {data} |"
             )
         lines += ["", *_protocol_lines(variants)]
         lines += [
-            _units_note(
-                any(m["key"].startswith("filters.") for v in variants for m in v["metrics"])
-            ).capitalize()
+            _units_note(any(m.suite == "filters" for v in variants for m in v.metrics)).capitalize()
             + ", with 95% intervals.",
             "",
         ]
-        lines.append("| metric | " + " | ".join(v["label"] for v in variants) + " |")
+        lines.append("| metric | " + " | ".join(str(v.label) for v in variants) + " |")
         lines.append("|---|" + "---:|" * len(variants))
         lines += ["| " + " | ".join(row) + " |" for row in _metric_rows(variants)]
         if differences is not None:
             lines += ["", *paired_markdown(variants, differences, resamples)]
-            reference = variants[0]["label"]
+            reference = str(variants[0].label)
             (staging / "comparison.csv").write_text(comparison_csv(differences, reference))
         if len(variants) > 1:
             document = comparison_document(variants, differences, resamples, out)
@@ -260,7 +244,7 @@ def variant_folders(labels: list[str]) -> list[str]:
 
 def write_comparison(
     results: list[EvalResult], out: str | Path, resamples: int = DEFAULT_RESAMPLES
-) -> tuple[list[dict], list[Difference]]:
+) -> tuple[list[EvalResult], list[Difference]]:
     """Each variant's result files in its own folder under `out`, then the paired report
     computed from those files alone (report.md, comparison.csv/json, plots): the saved
     variants and their differences to the first."""
@@ -288,16 +272,16 @@ def _compared_folders(out: Path) -> list[str]:
     return [name for name in listed if isinstance(name, str) and Path(name).name == name]
 
 
-def _protocol_lines(variants: list[dict]) -> list[str]:
+def _protocol_lines(variants: list[EvalResult]) -> list[str]:
     """How the views were made, one line per distinct setting (with the variants it applies
     to when they differ): window, canvas and how the image became it, shifts, seed."""
     described: dict[str, list[str]] = {}
     for v in variants:
-        geometry, config = v["data"].get("geometry"), v.get("config", {})
+        geometry, config = v.data.get("geometry"), v.config
         if not geometry:
             continue
         window = geometry["input_size"]
-        if data_kind(v["data"]) == "imagenet_c":
+        if data_kind(v.data) == "imagenet_c":
             line = (
                 "The released ImageNet-C files at their stored size, scored on their centre "
                 f"{window} px window."
@@ -312,7 +296,7 @@ def _protocol_lines(variants: list[dict]) -> list[str]:
                 f"Windows of {window} px from a {geometry['canvas']} px canvas ({how}), shifts "
                 f"up to {geometry['max_shift']} px; seed {config.get('seed', 0)}."
             )
-        described.setdefault(line, []).append(v["label"])
+        described.setdefault(line, []).append(str(v.label))
     if len(described) <= 1:
         return [*described, ""] if described else []
     return [f"{', '.join(labels)}: {line}" for line, labels in described.items()] + [""]

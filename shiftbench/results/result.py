@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import platform
 import shlex
@@ -15,7 +17,9 @@ import torch
 
 from ..data.folders import ImageItems
 from ..data.jpeg import jpeg_backend
+from ..errors import ShiftbenchError, first_line
 from ..suites import Curve, Metric, metric_key
+from ..tensorfiles import read_tensors
 
 METRIC_COLUMNS = ["model", "variant", "suite", "metric", "value", "ci_low", "ci_high", "n"]
 
@@ -37,6 +41,65 @@ class EvalResult:
     environment: dict
     timing: dict = field(default_factory=dict)
     label: str | None = None
+    folder: Path | None = None  # where a result read back (`load`) was saved
+
+    @classmethod
+    def from_json(
+        cls,
+        document: object,
+        records: dict[str, torch.Tensor] | None = None,
+        images: ImageItems | None = None,
+        folder: Path | None = None,
+    ) -> EvalResult:
+        """A result from the content of its results.json (`to_json`), with its per-image
+        `records` and `images` when they were saved; a document of another shape is refused
+        with one line (what is wrong with it)."""
+        problem = _shape_problem(document)
+        if problem:
+            raise ShiftbenchError(f"not a shiftbench results.json: {problem}")
+        assert isinstance(document, dict)
+        data = dict(document["data"])
+        skipped = [(s["path"], s["reason"]) for s in data.pop("skipped", None) or []]
+        return cls(
+            model=document["model"],
+            variant=document.get("variant") or "",
+            data=data,
+            config=document["config"],
+            suites=document.get("suites") or {},
+            metrics=[_metric(m) for m in document["metrics"]],
+            curves=[_curve(c) for c in document.get("curves") or []],
+            records=records or {},
+            images=images if images is not None else ImageItems.build([], [], []),
+            skipped=skipped,
+            environment=document.get("environment") or {},
+            timing=document.get("timing") or {},
+            label=document.get("label"),
+            folder=folder,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> EvalResult:
+        """A result saved by `write_results`: its folder, or its results.json file (a file
+        of another name is read alone), with the per-image records and the listing of images
+        when they were saved beside it."""
+        path = Path(path)
+        file = path if path.is_file() else path / "results.json"
+        try:
+            document = json.loads(file.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ShiftbenchError(f"{file} is not a readable results.json: {exc}") from None
+        folder = file.parent
+        beside = file.name == "results.json"
+        records = folder / "records.safetensors"
+        try:
+            saved = read_tensors(records)[0] if beside and records.is_file() else {}
+        except (OSError, ValueError) as exc:
+            raise ShiftbenchError(f"{records} is not readable: {first_line(exc)}") from None
+        images = _read_images(folder / "images.csv") if beside else None
+        try:
+            return cls.from_json(document, saved, images, folder)
+        except ShiftbenchError as exc:
+            raise ShiftbenchError(f"{file} is {exc}") from None
 
     def metric(self, key: str) -> Metric:
         """The metric `suite.name`; a bare suite name gives that suite's headline metric."""
@@ -81,6 +144,71 @@ class EvalResult:
             "curves": [{"key": c.key, **asdict(c)} for c in self.curves],
             "higher_is_better": {m.key: m.higher_is_better for m in self.metrics},
         }
+
+
+def _shape_problem(document: object) -> str | None:
+    """What keeps `document` from being read as results.json (None: nothing), so that a
+    file of another shape is one line, not a TypeError deep in the gates."""
+    if not isinstance(document, dict):
+        return f"a JSON {type(document).__name__}, not an object"
+    for key in ("model", "config", "data"):
+        if not isinstance(document.get(key), dict):
+            return f"'{key}' is missing or not an object"
+    if not isinstance(document["model"].get("preprocess"), dict):
+        return "'model.preprocess' is missing or not an object"
+    if not isinstance(document.get("suites", {}), dict):
+        return "'suites' is not an object"
+    metrics = document.get("metrics")
+    if not isinstance(metrics, list):
+        return "'metrics' is missing or not a list"
+    for position, metric in enumerate(metrics):
+        if not (
+            isinstance(metric, dict)
+            and isinstance(metric.get("key"), str)
+            and isinstance(metric.get("higher_is_better"), bool)
+            and (metric.get("value") is None or _is_number(metric["value"]))
+        ):
+            return f"metrics[{position}] needs a key, a numeric value and higher_is_better"
+    return None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _metric(saved: dict) -> Metric:
+    suite, _, name = saved["key"].partition(".")
+    return Metric(
+        saved.get("suite", suite), saved.get("name", name), saved.get("value"),
+        saved.get("ci_low"), saved.get("ci_high"), saved.get("n", 0), saved["higher_is_better"],
+    )  # fmt: skip
+
+
+def _curve(saved: dict) -> Curve:
+    suite, _, name = saved["key"].partition(".")
+    return Curve(
+        saved.get("suite", suite), saved.get("name", name), saved["x_name"], saved["x"],
+        saved["value"], saved["ci_low"], saved["ci_high"], saved["n"],
+        saved.get("higher_is_better", True),
+    )  # fmt: skip
+
+
+def _read_images(file: Path) -> ImageItems | None:
+    """The listing images.csv saved (index, path, label), or None without one."""
+    try:
+        with open(file, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ShiftbenchError(f"{file} is not readable: {first_line(exc)}") from None
+    try:
+        return ImageItems.build(
+            (int(r["index"]) for r in rows), (r["path"] for r in rows),
+            (int(r["label"]) for r in rows),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        raise ShiftbenchError(f"{file} is not a shiftbench images.csv") from None
 
 
 def data_kind(data: dict) -> str:

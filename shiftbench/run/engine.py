@@ -48,7 +48,9 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
         raise ShiftbenchError(f"unknown device '{spec}'") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ShiftbenchError(f"--device {spec}: CUDA is not available on this machine")
+            raise ShiftbenchError(
+                f"{{device}} {spec}: CUDA is not available on this machine", "device"
+            )
         if device.index is None:
             device = torch.device("cuda", local_rank)
     return device
@@ -184,7 +186,8 @@ class ViewQueue:
                     if not self.forward.adaptive or size == 1:
                         raise ShiftbenchError(
                             f"out of memory on {self.forward.device} at {size} views per "
-                            "forward pass: lower --batch-size, or use --batch-size auto"
+                            "forward pass: lower {batch_size}, or use {batch_size} auto",
+                            "batch_size",
                         ) from None
                     size = self.forward.shrink(size)
             for (request, n), chunk in zip(taken, logits.split([n for _, n in taken]), strict=True):
