@@ -23,7 +23,7 @@ from shiftbench.models.variants import (
     read_models_toml,
 )
 from shiftbench.results.paired import mcnemar_exact, paired_differences
-from shiftbench.results.report import read_saved, write_comparison
+from shiftbench.results.report import Comparison, read_saved, write_comparison
 
 from .helpers import TINY_OPTIONS, Blind, LinearProbe, config, wrap
 
@@ -54,7 +54,7 @@ def test_models_must_share_the_input(folder: Path) -> None:
         evaluate_many([wrap(Blind(3), 16), wrap(Blind(3), 20)], folder, config())
 
 
-def _saved(results: list, out: Path) -> tuple[list[dict], list]:
+def _saved(results: list, out: Path):
     return write_comparison(results, out, resamples=500)
 
 
@@ -244,3 +244,15 @@ def test_compare_refuses_bad_input_with_one_line(tmp_path: Path, folder: Path) -
         assert message in done.output, (argv, done.output)
         assert len(done.output.strip().splitlines()) <= 2, done.output
         assert not out.exists()
+
+
+def test_a_saved_comparison_reads_back_as_it_was_written(tmp_path: Path, folder: Path) -> None:
+    probe = wrap(LinearProbe(16, 3), 16)
+    results = evaluate_many([probe, wrap(Blind(3), 16)], folder, config(), labels=["probe", "b"])
+    written = _saved(results, tmp_path / "cmp")
+    again = Comparison.load(tmp_path / "cmp")
+    assert [v.label for v in again.variants] == [v.label for v in written.variants]
+    assert [v.metrics for v in again.variants] == [v.metrics for v in written.variants]
+    assert again.differences == written.differences
+    with pytest.raises(ShiftbenchError, match="not a shiftbench comparison"):
+        Comparison.load(tmp_path / "cmp" / "probe")

@@ -35,8 +35,7 @@ from ..data.folders import scan_image_folder
 from ..data.synthetic import generate_images
 from ..errors import ShiftbenchError
 from ..models.variants import load_variant, read_models_toml
-from ..results.paired import Difference
-from ..results.report import write_comparison
+from ..results.report import Comparison, write_comparison
 from ..suites import SHIFT_SUITES
 from .train import TrainConfig, load_images, save_twins, train_twins
 
@@ -180,7 +179,7 @@ def _cached(target: Path, make: Callable[[Path], None]) -> bool:
 
 def run_demo(
     config: DemoConfig, out: str | Path, device: str = "auto", verbose: bool = True
-) -> tuple[list[dict], list[Difference]]:
+) -> Comparison:
     """Generate, train (or take from the cache), compare and write the report to `out`, on
     `THREADS` CPU threads; the saved variants and their differences to the baseline."""
     threads = torch.get_num_threads()
@@ -191,9 +190,7 @@ def run_demo(
         torch.set_num_threads(threads)
 
 
-def _run_demo(
-    config: DemoConfig, out: str | Path, device: str, verbose: bool
-) -> tuple[list[dict], list[Difference]]:
+def _run_demo(config: DemoConfig, out: str | Path, device: str, verbose: bool) -> Comparison:
     cache = cache_root() / "demo" / config.key()
     built = _cached(cache / "images", lambda folder: _generate(config, folder))
     if verbose:

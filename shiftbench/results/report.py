@@ -8,6 +8,7 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 from rich.markup import escape
 from rich.table import Table
@@ -242,9 +243,35 @@ def variant_folders(labels: list[str]) -> list[str]:
     return folders
 
 
+class Comparison(NamedTuple):
+    """Variants evaluated on the same images (the first is the reference), read back and
+    labelled, and each one's paired differences to the reference."""
+
+    variants: list[EvalResult]
+    differences: list[Difference]
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Comparison:
+        """The comparison `write_comparison` saved in `folder`: its variants in their order
+        and the differences comparison.json holds."""
+        folder = Path(folder)
+        if not (folder / COMPARISON).is_file():
+            raise ShiftbenchError(f"no {COMPARISON} in {folder}: not a shiftbench comparison")
+        variants = load_variants([folder])
+        try:
+            saved = json.loads((folder / COMPARISON).read_text())["differences"] or []
+            differences = [
+                Difference(**{k: v for k, v in d.items() if k not in ("significant", "verdict")})
+                for d in saved
+            ]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ShiftbenchError(f"{folder / COMPARISON} is not readable: {exc}") from None
+        return cls(variants, differences)
+
+
 def write_comparison(
     results: list[EvalResult], out: str | Path, resamples: int = DEFAULT_RESAMPLES
-) -> tuple[list[EvalResult], list[Difference]]:
+) -> Comparison:
     """Each variant's result files in its own folder under `out`, then the paired report
     computed from those files alone (report.md, comparison.csv/json, plots): the saved
     variants and their differences to the first."""
@@ -260,7 +287,7 @@ def write_comparison(
     render_report(variants, out, differences, resamples)
     for gone in sorted(set(earlier) - set(folders)):  # an earlier comparison's other variants
         remove_written(out / gone)
-    return variants, differences
+    return Comparison(variants, differences)
 
 
 def _compared_folders(out: Path) -> list[str]:
