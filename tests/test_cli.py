@@ -38,6 +38,12 @@ def test_eval_writes_every_file(folder: Path, tmp_path: Path) -> None:
         ".shiftbench-files.json",  # what shiftbench wrote here: the list a new run replaces
         "curve_diagonal.prob_true.csv",
         "curve_diagonal.top1.csv",
+        "curve_embedded.flip_rate.csv",
+        "curve_embedded.mac.csv",
+        "curve_embedded.top1.csv",
+        "curve_subpixel.consistency.ideal.csv",
+        "curve_subpixel.mac.ideal.csv",
+        "curve_subpixel.worst_top1.ideal.csv",
         "curve_translation.worst_top1.csv",
         "images.csv",
         "metrics.csv",
@@ -56,10 +62,12 @@ def test_eval_writes_every_file(folder: Path, tmp_path: Path) -> None:
         "ci_high",
         "n",
     ]
-    assert set(metrics.suite) == {"clean", "consistency", "diagonal", "circular", "translation"}
+    assert set(metrics.suite) == {
+        "clean", "consistency", "diagonal", "circular", "translation", "subpixel", "embedded",
+    }  # fmt: skip
     assert (metrics.ci_low <= metrics.value).all() and (metrics.value <= metrics.ci_high).all()
     meta = json.loads((out / "results.json").read_text())
-    assert meta["config"]["seed"] == 3 and meta["config"]["suites"][-1] == "translation"
+    assert meta["config"]["seed"] == 3 and meta["config"]["suites"][-1] == "embedded"
     assert meta["data"]["images_evaluated"] == 12 and meta["data"]["skipped"] == []
     assert meta["environment"]["torch"] == torch.__version__
     # what decides float32 arithmetic (on the CPU, the matmul precision alone)
@@ -141,7 +149,7 @@ def test_a_run_into_a_results_folder_replaces_the_whole_set(folder: Path, tmp_pa
     """The curves of an earlier run with more suites must not stay beside the new results."""
     out = tmp_path / "out"
     first = run(*TINY_RESNET, "--data", str(folder), "--suite", "all", "--out", str(out))
-    assert first.exit_code == 0 and len(list(out.glob("curve_*.csv"))) == 3
+    assert first.exit_code == 0 and len(list(out.glob("curve_*.csv"))) == 9
     second = run(*TINY_RESNET, "--data", str(folder), "--suite", "clean", "--out", str(out))
     assert second.exit_code == 0, second.output
     assert (

@@ -21,11 +21,14 @@ def test_each_setting_declares_its_role() -> None:
     assert SUITE_SETTINGS == {
         "shift_passes": "consistency", "attack_mode": "translation",
         "attack_radius": "translation", "attack_step": "translation",
+        "subpixel_steps": "subpixel", "subpixel_interp": "subpixel",
+        "embed_scales": "embedded", "embed_steps": "embedded",
         "corruptions": "corruption", "severities": "corruption", "jpeg_like_release": "corruption",
     }  # fmt: skip
     assert set(COMPARED_SETTINGS) == {
         "max_shift", "shift_passes", "seed", "limit", "amp", "corruptions", "severities",
-        "jpeg_like_release", "decode", "canvas",
+        "jpeg_like_release", "decode", "canvas", "subpixel_steps", "subpixel_interp",
+        "embed_scales", "embed_steps",
     }  # fmt: skip
     assert set(SPEED_SETTINGS) == {"batch_size", "workers", "device", "compile", "channels_last"}
 

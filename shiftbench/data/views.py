@@ -150,3 +150,34 @@ def translate_views(
     rows = torch.where((source_rows >= 0) & (source_rows < size), top[:, None] + source_rows, -1)
     cols = torch.where((source_cols >= 0) & (source_cols < size), left[:, None] + source_cols, -1)
     return GatheredViews(canvases, slot, rows, cols, filled=True)
+
+
+class EmbeddedViews(Views):
+    """Small images pasted into black windows of side `size`: view v is `images[scale[v]]`
+    [slot[v]] ([B, 3, w, w], float) with its top-left corner at (position[v], position[v])."""
+
+    def __init__(
+        self,
+        images: list[torch.Tensor],
+        size: int,
+        slot: torch.Tensor,
+        scale: torch.Tensor,
+        position: torch.Tensor,
+    ) -> None:
+        self.images, self.size = images, size
+        self.slot, self.scale, self.position = slot, scale, position
+
+    def __len__(self) -> int:
+        return int(self.slot.numel())
+
+    def materialize(self, start: int, stop: int) -> torch.Tensor:
+        slot, scale = self.slot[start:stop], self.scale[start:stop]
+        position = self.position[start:stop]
+        first = self.images[0]
+        out = first.new_zeros((stop - start, first.shape[1], self.size, self.size))
+        for j, images in enumerate(self.images):
+            side = images.shape[-1]
+            for at in position[scale == j].unique().tolist():
+                chosen = ((scale == j) & (position == at)).nonzero().squeeze(1)
+                out[chosen, :, at : at + side, at : at + side] = images[slot[chosen]]
+        return out

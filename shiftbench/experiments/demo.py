@@ -58,6 +58,9 @@ HEADLINES = [
     "diagonal.prob_true_spread",
     "circular.consistency",
     "translation.worst_top1",
+    "subpixel.consistency.ideal",
+    "subpixel.mac.ideal",
+    "embedded.flip_rate",
     "filters.tv",
 ]
 # Modules that only present, store or gate numbers, or serve suites the demo does not run:

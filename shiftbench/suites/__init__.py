@@ -11,11 +11,16 @@ from .clean import CleanSuite
 from .consistency import ConsistencySuite
 from .corruption import CorruptionSuite, ReleasedCorruptionSuite
 from .diagonal import DiagonalSuite
+from .embedded import EmbeddedSuite
 from .filters import FiltersSuite
 from .options import Option, SuiteOptions
+from .subpixel import SubpixelSuite
 from .translation import TranslationSuite
 
-SHIFT_SUITES = (CleanSuite, ConsistencySuite, DiagonalSuite, CircularSuite, TranslationSuite)
+SHIFT_SUITES = (
+    CleanSuite, ConsistencySuite, DiagonalSuite, CircularSuite, TranslationSuite, SubpixelSuite,
+    EmbeddedSuite,
+)  # fmt: skip
 # Suites of the images, and suites of the model alone (they read no data).
 IMAGE_SUITES: dict[str, type[Suite]] = {cls.name: cls for cls in (*SHIFT_SUITES, CorruptionSuite)}
 MODEL_SUITES = {FiltersSuite.name: FiltersSuite}

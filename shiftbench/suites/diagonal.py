@@ -1,4 +1,9 @@
-"""Diagonal-shift accuracy (the paper's `-ed`): windows at offsets (d, d), d = 0..M."""
+"""Diagonal-shift accuracy (the paper's `-ed`): windows at offsets (d, d), d = 0..M.
+
+Along the path, one pixel per axis at a time, the flip rate is Azulay & Weiss's P(top-1
+change) between neighbouring frames in their crop protocol, and `mac` their mean absolute
+change: of the probability of each frame's top-1 class, in the next frame (JMLR 2019, code
+AzulEye/CNN-Failures)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,15 @@ from .base import (
 )
 
 
+def top_change(logits: torch.Tensor, count: int) -> torch.Tensor:
+    """Per image and pair of neighbouring frames, |p_i(c_i) - p_(i+1)(c_i)|, c_i the top-1
+    class of frame i: logits [count * frames, classes], frame by frame for each image."""
+    probs = logits.float().softmax(dim=1).view(count, -1, logits.shape[1])
+    top = probs.max(dim=2)
+    following = probs[:, 1:].gather(2, top.indices[:, :-1, None]).squeeze(2)
+    return (top.values[:, :-1] - following).abs()
+
+
 def _spread(prob_true: torch.Tensor) -> torch.Tensor:
     """Per image, the standard deviation of the true-class probability over the offsets."""
     return prob_true.double().std(dim=1, unbiased=False)
@@ -28,7 +42,7 @@ def _spread(prob_true: torch.Tensor) -> torch.Tensor:
 
 class DiagonalSuite(Suite):
     """Accuracy and true-class probability along the diagonal (its mean and its spread over
-    the offsets), and the flip rate between steps."""
+    the offsets), the flip rate and the mean absolute change between steps."""
 
     name = "diagonal"
     headline = "top1"
@@ -52,6 +66,7 @@ class DiagonalSuite(Suite):
             correct5=scored.correct5.view(count, steps),
             prob_true=scored.prob_true.view(count, steps),
             prob_wrong=scored.prob_wrong.view(count, steps),
+            top_change=top_change(logits, count),
         )
 
     def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
@@ -64,6 +79,8 @@ class DiagonalSuite(Suite):
             percent(self.name, "prob_true_spread", mean(_spread(records["prob_true"])), False),
             percent(self.name, "flip_rate", rate(pred[:, 1:] != pred[:, :-1]), False),
         ]
+        if "top_change" in records:  # records saved before it was kept have none
+            metrics.append(percent(self.name, "mac", mean(records["top_change"]), False))
         curves = [
             percent_curve(
                 self.name, "top1", "offset", offsets, [rate(c) for c in records["correct1"].T]
@@ -82,4 +99,4 @@ class DiagonalSuite(Suite):
             "prob_true": per_image_mean(records["prob_true"]),
             "prob_true_spread": per_image_mean(_spread(records["prob_true"])),
             "flip_rate": per_image_rate(pred[:, 1:] != pred[:, :-1]),
-        }
+        } | ({"mac": per_image_mean(records["top_change"])} if "top_change" in records else {})
