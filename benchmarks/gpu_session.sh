@@ -14,8 +14,9 @@
 #                            layers alone, and of BlurPool-4 under every formulation (bf16,
 #                            channels-last); then ResNet-50 and MobileNetV2 with cudnn.benchmark
 #   corruptions          90  images/s of every corruption next to ResNet-50's forward (bf16)
-#   throughput          180  suite views/s over the bare forward, ResNet-50 bf16 channels-last,
-#                            images decoded by PIL workers and by nvJPEG (--decode device)
+#   throughput          180  suite views/s over the bare forward (every suite, subpixel and
+#                            embedded included), ResNet-50 bf16 channels-last, images decoded
+#                            by PIL workers and by nvJPEG (--decode device)
 #   antialias_compiled  200  ResNet-50 and its BlurPool-4 form under torch.compile
 # BUDGET (seconds, default 540) bounds the whole run: a part gets what is left if that is less
 # than its limit, and is skipped, saying so, when under 20 s are left.
