@@ -34,24 +34,52 @@ def _refuse_unread(names: list[str], reason: str) -> None:
         raise ShiftbenchError(f"{fields_} {verb} {reason}: leave {pronoun} out", *names)
 
 
+def _released_source(
+    config: EvalConfig, data: str | Path | None, imagenet_c: str | Path | None,
+    cifar_c: str | Path | None,
+) -> Path:  # fmt: skip
+    """The root of released corruption files (ImageNet-C, or the CIFAR-C arrays): read by
+    the corruption suite alone; `data` adds the clean images of ImageNet-C."""
+    if imagenet_c is not None and cifar_c is not None:
+        raise ShiftbenchError(
+            "{imagenet_c} and {cifar_c} are read by separate runs", "imagenet_c", "cifar_c"
+        )
+    name = "imagenet_c" if imagenet_c is not None else "cifar_c"
+    if "corruption" not in config.suites:
+        raise ShiftbenchError(f"{{{name}}} is read by the corruption suite", name)
+    if config.suites != ReleasedSet.suites:
+        raise ShiftbenchError(
+            f"the corruption suite on {{{name}}} runs alone ({{data}} adds the clean images "
+            "of ImageNet-C to it); run the other suites in a separate eval", name, "data",
+        )  # fmt: skip
+    if cifar_c is not None and data is not None:
+        raise ShiftbenchError(
+            "{data} with {cifar_c}: the arrays hold the corrupted images only; score the clean "
+            "test images in a separate eval", "data", "cifar_c",
+        )  # fmt: skip
+    if cifar_c is not None and config.image_list is not None:
+        raise ShiftbenchError(
+            "{image_list} names files of an image folder, and the CIFAR-C arrays have none: "
+            "use {limit}", "image_list", "limit",
+        )  # fmt: skip
+    if data is not None:
+        check_data_root(data)
+    return Path(imagenet_c if imagenet_c is not None else cifar_c)  # type: ignore[arg-type]
+
+
 def data_source(
-    config: EvalConfig, data: str | Path | None, imagenet_c: str | Path | None = None
+    config: EvalConfig,
+    data: str | Path | None,
+    imagenet_c: str | Path | None = None,
+    cifar_c: str | Path | None = None,
 ) -> Path | None:
     """The folder the selected suites read: `data` (an image folder), `imagenet_c` (the
-    released ImageNet-C tree, read by the corruption suite alone; `data` then adds the clean
-    images), or None when only model suites (filters) run."""
+    released ImageNet-C tree) or `cifar_c` (the released CIFAR-10-C or CIFAR-100-C arrays),
+    read by the corruption suite alone (`data` adds the clean images of ImageNet-C), or None
+    when only model suites (filters) run."""
     names = config.suites
-    if imagenet_c is not None:
-        if "corruption" not in names:
-            raise ShiftbenchError("{imagenet_c} is read by the corruption suite", "imagenet_c")
-        if names != ReleasedSet.suites:
-            raise ShiftbenchError(
-                "the corruption suite on {imagenet_c} runs alone ({data} adds the clean images "
-                "to it); run the other suites in a separate eval", "imagenet_c", "data",
-            )  # fmt: skip
-        if data is not None:
-            check_data_root(data)
-        return Path(imagenet_c)
+    if imagenet_c is not None or cifar_c is not None:
+        return _released_source(config, data, imagenet_c, cifar_c)
     if not needs_images(names):
         if data is not None:
             raise ShiftbenchError(

@@ -12,7 +12,8 @@ import typer
 from ..api import evaluate, evaluate_many, planned_record
 from ..config import EvalConfig
 from ..console import count_bar, note, stdout, warn
-from ..corruptions import ReleasedSet
+from ..corruptions import ALL, ReleasedSet
+from ..corruptions.arrays import ReleasedArrays, released_arrays
 from ..data.folders import ImageSet, scan_image_folder, selected_images
 from ..errors import ShiftbenchError
 from ..imagenet_c import released_for
@@ -29,11 +30,9 @@ from ..results.store import default_output_dir, holds_results, run_output_dir
 from ..run.checkpoint import discard as discard_checkpoint
 from .app import app, user_errors
 from .gates import gate
-from .groups import CONVERSION, GATES, MODEL, SETTINGS, takes
+from .groups import CONVERSION, GATES, MODEL, SETTINGS, SOURCES, takes
 from .options import (
     Antialias,
-    Data,
-    ImagenetC,
     Model,
     ModelFile,
     Out,
@@ -78,7 +77,7 @@ class Request:
 
     config: EvalConfig
     source: Path | None
-    imagenet_c: Path | None
+    kind: type[ImageSet] | None  # released files (ImageNet-C, CIFAR-C), or None: a folder
     data: Path | None
     out: Path
     resuming: bool
@@ -86,28 +85,34 @@ class Request:
 
 
 def _request(
-    settings: dict, data: Path | None, imagenet_c: Path | None, model_options: dict,
-    out: Path | None, resume: Path | None, default: Path,
+    sources: dict, settings: dict, model_options: dict, out: Path | None,
+    resume: Path | None, default: Path,
 ) -> Request:  # fmt: skip
     config = eval_config(settings)
-    source = data_source(config, data, imagenet_c)
+    data, imagenet_c, cifar_c = sources["data"], sources["imagenet_c"], sources["cifar_c"]
+    source = data_source(config, data, imagenet_c, cifar_c)
+    kind = ReleasedSet if imagenet_c else ReleasedArrays if cifar_c else None
     check_settings_read(
-        config, ReleasedSet if imagenet_c else None, data, model_options["interpolation"],
-        model_options["mean"], model_options["std"],
+        config, kind, data, model_options["interpolation"], model_options["mean"],
+        model_options["std"],
     )  # fmt: skip
     out_dir, resuming = output_folder(out, resume, default)
     replacing = holds_results(out_dir) and not resuming
-    return Request(config, source, imagenet_c, data, out_dir, resuming, replacing)
+    return Request(config, source, kind, data, out_dir, resuming, replacing)
 
 
 def _images(request: Request, model: LoadedModel) -> Path | ImageSet | None:
     """The data of the run: the released files listed for `model`, or the source folder."""
-    if request.imagenet_c is None:
-        return request.source
+    config, root = request.config, request.source
+    if request.kind is ReleasedArrays:
+        corruptions = config.option("corruptions") or ALL
+        return released_arrays(
+            root, model.num_classes, corruptions, config.option("severities"), config.limit
+        )  # type: ignore[arg-type]
+    if request.kind is None:
+        return root
     with count_bar("listing ImageNet-C", "folders") as update:
-        return released_for(
-            model, request.imagenet_c, request.config, request.data, progress=update
-        )
+        return released_for(model, root, config, request.data, progress=update)  # type: ignore[arg-type]
 
 
 def _preprocess(model_options: dict) -> dict:
@@ -127,19 +132,16 @@ def _conversion(antialias: str | None, conversion: dict) -> object:
 
 
 @app.command("eval")
-@takes(SETTINGS, MODEL, CONVERSION, GATES)
+@takes(SOURCES, SETTINGS, MODEL, CONVERSION, GATES)
 def eval_command(
-    model: Model, data: Data = None, imagenet_c: ImagenetC = None, out: Out = None,
-    resume: Resume = None, weights: Weights = None, model_file: ModelFile = None,
-    antialias: Antialias = None, *, settings: dict, model_options: dict, conversion: dict,
-    gates: dict,
+    model: Model, out: Out = None, resume: Resume = None, weights: Weights = None,
+    model_file: ModelFile = None, antialias: Antialias = None, *, sources: dict,
+    settings: dict, model_options: dict, conversion: dict, gates: dict,
 ) -> None:  # fmt: skip
     """Evaluate one model on an image folder and write metrics, curves and records; with
     --baseline or gates, then check them as `shiftbench check` does (exit 1 on a regression)."""
     with user_errors():
-        request = _request(
-            settings, data, imagenet_c, model_options, out, resume, default_output_dir(model)
-        )
+        request = _request(sources, settings, model_options, out, resume, default_output_dir(model))
         spec = _conversion(antialias, conversion)
         gating = gating_for_run(request.config.suites, **gates)
         with run_output_dir(request.out, request.resuming):
@@ -214,12 +216,11 @@ Bootstrap = Annotated[
 
 
 @app.command("compare")
-@takes(SETTINGS, MODEL, CONVERSION)
+@takes(SOURCES, SETTINGS, MODEL, CONVERSION)
 def compare_command(
     models: Models = None, config_file: ModelsToml = None, antialias: Variants = None,
-    data: Data = None, imagenet_c: ImagenetC = None, out: CompareOut = None,
-    resume: Resume = None, bootstrap: Bootstrap = DEFAULT_RESAMPLES, *, settings: dict,
-    model_options: dict, conversion: dict,
+    out: CompareOut = None, resume: Resume = None, bootstrap: Bootstrap = DEFAULT_RESAMPLES,
+    *, sources: dict, settings: dict, model_options: dict, conversion: dict,
 ) -> None:  # fmt: skip
     """Evaluate a reference model and its variants on the same images, views, shifts and
     corruption noise (images decoded once for all), and report each difference to the
@@ -232,7 +233,7 @@ def compare_command(
         specs = variant_specs(models or [], config_file, antialias,
                               VariantSpec("", **builds, **conversion))  # fmt: skip
         request = _request(
-            settings, data, imagenet_c, model_options, out, resume, default_output_dir("compare")
+            sources, settings, model_options, out, resume, default_output_dir("compare")
         )
         with run_output_dir(request.out, request.resuming):
             loaded = _load_variants(specs, request.config.seed, model_options)

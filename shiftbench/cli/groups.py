@@ -50,6 +50,14 @@ def _suite_options() -> tuple[inspect.Parameter, ...]:
     )
 
 
+SOURCES = Group(
+    "sources",
+    (
+        _param("data", o.Data, None),
+        _param("imagenet_c", o.ImagenetC, None),
+        _param("cifar_c", o.CifarC, None),
+    ),
+)
 SETTINGS = Group(
     "settings",
     (

@@ -130,6 +130,14 @@ ImagenetC = Annotated[
         "read by --suite corruption."
     ),
 ]
+CifarC = Annotated[
+    Path | None,
+    typer.Option(
+        "--cifar-c",
+        help="Released CIFAR-10-C or CIFAR-100-C root (`<corruption>.npy`, `labels.npy`), read "
+        "by --suite corruption: errors per corruption and severity and their mean (no mCE).",
+    ),
+]
 ImageListOption = Annotated[
     Path | None,
     typer.Option(

@@ -8,7 +8,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, ClassVar, overload
@@ -264,6 +264,11 @@ class ImageSet:
         """Where `item` is on disk."""
         return self.root / item.path
 
+    def source(self, item: ImageItem) -> Path | Image.Image:
+        """What `item` is read from: its file, or, for a kind of data that stores images in
+        arrays, the image itself."""
+        return self.file(item)
+
     def margin(self, input_size: int) -> int | None:
         """The pixels around a model's window that the stored images leave (the max shift
         they allow); None when the images are resized to the run's canvas."""
@@ -489,7 +494,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def load_canvas(
-    path: str | Path | BinaryIO,
+    path: str | Path | BinaryIO | Image.Image,
     canvas_size: int,
     interpolation: str,
     resize: int | None = None,
@@ -507,7 +512,8 @@ def load_canvas(
     from torchvision.transforms import InterpolationMode
 
     inner = canvas_size - sum(border)
-    with open_image(path) as image:  # PIL's pixel-limit check runs on the crop too
+    opened = nullcontext(path) if isinstance(path, Image.Image) else open_image(path)
+    with opened as image:  # PIL's pixel-limit check runs on the crop too
         rgb = to_rgb(image)
         rgb = F.resize(rgb, [resize or inner], interpolation=InterpolationMode(interpolation))
         rgb = F.center_crop(rgb, [inner, inner])
@@ -614,9 +620,9 @@ class CanvasDataset(Dataset):
 
     def __getitem__(self, i: int) -> Sample:
         item = self.images.items[i]
-        path = self.images.file(item)
+        path = self.images.source(item)
         try:
-            if self.encoded and path.suffix.lower() in JPEG_SUFFIXES:
+            if self.encoded and isinstance(path, Path) and path.suffix.lower() in JPEG_SUFFIXES:
                 canvas = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
             else:
                 canvas = load_canvas(

@@ -9,7 +9,7 @@ from .base import Curve, Metric, Settings, Suite
 from .circular import CircularSuite
 from .clean import CleanSuite
 from .consistency import ConsistencySuite
-from .corruption import CorruptionSuite, ReleasedCorruptionSuite
+from .corruption import CorruptionSuite, ReleasedArraysSuite, ReleasedCorruptionSuite
 from .diagonal import DiagonalSuite
 from .embedded import EmbeddedSuite
 from .filters import FiltersSuite
@@ -28,6 +28,7 @@ SUITES: dict[str, type] = {**IMAGE_SUITES, **MODEL_SUITES}
 # The suite that reads a kind of data its own way, by (data kind, suite name).
 KIND_SUITES: dict[tuple[str, str], type[Suite]] = {
     ("imagenet_c", "corruption"): ReleasedCorruptionSuite,
+    ("cifar_c", "corruption"): ReleasedArraysSuite,
 }
 
 
