@@ -23,12 +23,13 @@ def test_each_setting_declares_its_role() -> None:
         "attack_radius": "translation", "attack_step": "translation",
         "subpixel_steps": "subpixel", "subpixel_interp": "subpixel",
         "embed_scales": "embedded", "embed_steps": "embedded",
+        "perturbations": "perturbation", "difficulty": "perturbation",
         "corruptions": "corruption", "severities": "corruption", "jpeg_like_release": "corruption",
     }  # fmt: skip
     assert set(COMPARED_SETTINGS) == {
         "max_shift", "shift_passes", "seed", "limit", "amp", "corruptions", "severities",
         "jpeg_like_release", "decode", "canvas", "subpixel_steps", "subpixel_interp",
-        "embed_scales", "embed_steps",
+        "embed_scales", "embed_steps", "perturbations", "difficulty",
     }  # fmt: skip
     assert set(SPEED_SETTINGS) == {"batch_size", "workers", "device", "compile", "channels_last"}
 

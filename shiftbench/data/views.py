@@ -64,6 +64,31 @@ class Views(ABC):
         """Views `start:stop` as [n, 3, S, S], uint8 (0..255) or float (0..1)."""
 
 
+class BlockViews(Views):
+    """Views laid out in blocks of one view per window: view v is window v % B made by block
+    v // B (an entry of a plan), materialised a block at a time by `block`."""
+
+    def __init__(self, windows: torch.Tensor, blocks: int) -> None:
+        self.windows = windows
+        self.blocks = blocks
+
+    def __len__(self) -> int:
+        return self.blocks * self.windows.shape[0]
+
+    @abstractmethod
+    def block(self, block: int, first: int, last: int) -> torch.Tensor:
+        """Windows `first:last` made by plan entry `block`."""
+
+    def materialize(self, start: int, stop: int) -> torch.Tensor:
+        count = self.windows.shape[0]
+        parts = []
+        for block in range(start // count, (stop - 1) // count + 1):
+            first = max(start - block * count, 0)
+            last = min(stop - block * count, count)
+            parts.append(self.block(block, first, last))
+        return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
 class GatheredViews(Views):
     """Windows read from canvases: view v reads canvas `slot[v]` at `rows[v]` x `cols[v]`.
 

@@ -68,7 +68,7 @@ HEADLINES = [
 PRESENTATION = (
     "cli", "console.py", "results/plots.py", "results/store.py", "results/check.py",
     "entry.py", "__main__.py", "models/downloads.py", "imagenet_c.py", "corruptions",
-    "plan.py", "results/gating.py",
+    "plan.py", "results/gating.py", "suites/perturbation.py",
 )  # fmt: skip
 PACKAGE = Path(__file__).resolve().parent.parent
 

@@ -208,7 +208,7 @@ def render_report(
             )
         lines += ["", *_protocol_lines(variants)]
         lines += [
-            _units_note(any(m.suite == "filters" for v in variants for m in v.metrics)).capitalize()
+            _units_note([m for v in variants for m in v.metrics]).capitalize()
             + ", with 95% intervals.",
             "",
         ]
@@ -329,9 +329,15 @@ def _protocol_lines(variants: list[EvalResult]) -> list[str]:
     return [f"{', '.join(labels)}: {line}" for line, labels in described.items()] + [""]
 
 
-def _units_note(has_filters: bool) -> str:
-    """What the numbers are measured in; filters.tv named only where it is shown."""
-    return "rates and errors in percent" + ("; filters.tv is a ratio" if has_filters else "")
+def _units_note(metrics: list[Metric]) -> str:
+    """What the numbers are measured in; the metrics that are not percentages (filters.tv,
+    ImageNet-P's top-5 distances) named only where they are shown."""
+    suites = {m.suite for m in metrics}
+    return (
+        "rates and errors in percent"
+        + ("; filters.tv is a ratio" if "filters" in suites else "")
+        + ("; t5d is a rank distance" if "perturbation" in suites else "")
+    )
 
 
 def metrics_table(result: EvalResult) -> Table:
@@ -341,7 +347,7 @@ def metrics_table(result: EvalResult) -> Table:
     table = Table(
         title=escape(title),
         title_justify="left",
-        caption=_units_note(any(m.suite == "filters" for m in result.metrics)),
+        caption=_units_note(result.metrics),
     )
     table.add_column("suite")
     table.add_column("metric", overflow="fold")  # keys have no spaces: fold, never cut

@@ -14,6 +14,7 @@ from .diagonal import DiagonalSuite
 from .embedded import EmbeddedSuite
 from .filters import FiltersSuite
 from .options import Option, SuiteOptions
+from .perturbation import PerturbationSuite
 from .subpixel import SubpixelSuite
 from .translation import TranslationSuite
 
@@ -22,7 +23,9 @@ SHIFT_SUITES = (
     EmbeddedSuite,
 )  # fmt: skip
 # Suites of the images, and suites of the model alone (they read no data).
-IMAGE_SUITES: dict[str, type[Suite]] = {cls.name: cls for cls in (*SHIFT_SUITES, CorruptionSuite)}
+IMAGE_SUITES: dict[str, type[Suite]] = {
+    cls.name: cls for cls in (*SHIFT_SUITES, CorruptionSuite, PerturbationSuite)
+}
 MODEL_SUITES = {FiltersSuite.name: FiltersSuite}
 SUITES: dict[str, type] = {**IMAGE_SUITES, **MODEL_SUITES}
 # The suite that reads a kind of data its own way, by (data kind, suite name).

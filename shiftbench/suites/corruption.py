@@ -35,7 +35,7 @@ from ..corruptions.arrays import ReleasedArrays
 from ..corruptions.disk import cell_name
 from ..data.folders import CanvasBatch
 from ..data.jpeg import jpeg_round_trip
-from ..data.views import Geometry, Views, centre_views, unit_range
+from ..data.views import BlockViews, Geometry, centre_views, unit_range
 from ..errors import ShiftbenchError
 from ..stats import rate
 from .base import (
@@ -60,7 +60,7 @@ def like_release(x: torch.Tensor) -> torch.Tensor:
     return jpeg_round_trip(x, RELEASE_JPEG_QUALITY)
 
 
-class CorruptedViews(Views):
+class CorruptedViews(BlockViews):
     """Windows [B, 3, S, S] under each (corruption, severity) of `plan`, block after block;
     the first block, ("clean", 0), is the window itself."""
 
@@ -71,15 +71,12 @@ class CorruptedViews(Views):
         seeds: torch.Tensor,
         release_jpeg: bool,
     ) -> None:
-        self.windows = windows
+        super().__init__(windows, len(plan))
         self.plan = plan
         self.seeds = seeds.tolist()
         self.release_jpeg = release_jpeg
 
-    def __len__(self) -> int:
-        return len(self.plan) * self.windows.shape[0]
-
-    def _block(self, block: int, first: int, last: int) -> torch.Tensor:
+    def block(self, block: int, first: int, last: int) -> torch.Tensor:
         name, severity = self.plan[block]
         x = self.windows[first:last]
         if name == "clean":
@@ -93,15 +90,6 @@ class CorruptedViews(Views):
             ]
         out = corrupt(x, name, severity, generators)
         return like_release(out) if self.release_jpeg else out
-
-    def materialize(self, start: int, stop: int) -> torch.Tensor:
-        count = self.windows.shape[0]
-        parts = []
-        for block in range(start // count, (stop - 1) // count + 1):
-            first = max(start - block * count, 0)
-            last = min(stop - block * count, count)
-            parts.append(self._block(block, first, last))
-        return torch.cat(parts) if len(parts) > 1 else parts[0]
 
 
 def _unknown_corruptions(names: tuple[str, ...]) -> str | None:
