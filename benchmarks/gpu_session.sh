@@ -14,9 +14,9 @@
 #                            layers alone, and of BlurPool-4 under every formulation (bf16,
 #                            channels-last); then ResNet-50 and MobileNetV2 with cudnn.benchmark
 #   corruptions          90  images/s of every corruption next to ResNet-50's forward (bf16)
-#   throughput          180  suite views/s over the bare forward (every suite, subpixel and
-#                            embedded included), ResNet-50 bf16 channels-last, images decoded
-#                            by PIL workers and by nvJPEG (--decode device)
+#   throughput          180  suite views/s over the bare forward, ResNet-50 bf16 channels-last,
+#                            images decoded by PIL workers and by nvJPEG (--decode device)
+#   new_suites          120  the same for the subpixel, embedded and perturbation suites
 #   antialias_compiled  200  ResNet-50 and its BlurPool-4 form under torch.compile
 # BUDGET (seconds, default 540) bounds the whole run: a part gets what is left if that is less
 # than its limit, and is skipped, saying so, when under 20 s are left.
@@ -106,6 +106,14 @@ throughput() {
   done
 }
 
+new_suites() {
+  # shellcheck disable=SC2086
+  python3 benchmarks/throughput.py --model "$FORWARD_MODEL" --device "$DEVICE" --amp bf16 \
+    --channels-last --images "$IMAGES" --batch-size "$BATCH" --workers "$WORKERS" \
+    --suites subpixel,embedded,perturbation $THROUGHPUT \
+    --json "$FIGURES/throughput_new_suites_bf16_cl.json"
+}
+
 antialias_compiled() {
   python3 benchmarks/antialias_cost.py --device "$DEVICE" --amp bf16 --channels-last --compile \
     --img-size "$SIZE" --batch-size "$BATCH" --steps "$STEPS" --models "$R50" \
@@ -113,7 +121,7 @@ antialias_compiled() {
 }
 
 declare -A LIMIT=([cuda_tests]=150 [blurpool]=60 [antialias]=210 [corruptions]=90
-  [throughput]=180 [antialias_compiled]=200)
+  [throughput]=180 [new_suites]=120 [antialias_compiled]=200)
 
 main() {
   if ls .whl/*.whl >/dev/null 2>&1; then
@@ -129,7 +137,8 @@ torchvision.__version__, 'timm', timm.__version__)"
     echo "shiftbench revision: ${REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
   } 2>&1 | tee "$FIGURES/environment.txt"
   local name
-  for name in ${*:-cuda_tests blurpool antialias corruptions throughput antialias_compiled}; do
+  for name in ${*:-cuda_tests blurpool antialias corruptions throughput new_suites \
+      antialias_compiled}; do
     if [ -z "${LIMIT[$name]:-}" ]; then
       echo "== $name: no such part (parts: ${!LIMIT[*]})"
       continue

@@ -54,9 +54,7 @@ def main() -> None:
     parser.add_argument("--amp", default="none")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--decode", default="pil", help="pil (CPU workers) or device")
-    parser.add_argument(
-        "--suites", default="clean,consistency,diagonal,circular,translation,subpixel,embedded,all"
-    )
+    parser.add_argument("--suites", default="clean,consistency,diagonal,circular,translation,all")
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
 
