@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 
@@ -235,8 +234,6 @@ class ReleasedCorruptionSuite(Suite):
     description = "top-1 error on the released ImageNet-C files; CE, mCE vs AlexNet"
     Options = CorruptionOptions
 
-    normalised: ClassVar[bool] = True  # CE and mCE against AlexNet's errors
-
     def __init__(
         self,
         geometry: Geometry,
@@ -270,7 +267,7 @@ class ReleasedCorruptionSuite(Suite):
         errors = _by_cell(cell, lambda number: ~correct[cell == number])
         clean = correct[cell == 0]
         clean_error = 1.0 - float(clean.double().mean()) if clean.numel() else None
-        metrics, curves = corruption_metrics(errors, clean_error, self.normalised)
+        metrics, curves = corruption_metrics(errors, clean_error)
         if clean.numel():
             metrics.insert(0, percent(self.name, "clean_top1", rate(clean)))
         return metrics, curves
@@ -290,9 +287,9 @@ class ReleasedCorruptionSuite(Suite):
 
         errors = _by_cell(cell, lambda number: share(number, ~correct))
         if not bool((cell == 0).any()):
-            return error_terms(errors, None, self.normalised)
+            return error_terms(errors, None)
         clean = {"clean_top1": PerImage(share(0, correct), True)}
-        return clean | error_terms(errors, share(0, ~correct), self.normalised)
+        return clean | error_terms(errors, share(0, ~correct))
 
 
 class ReleasedArraysSuite(ReleasedCorruptionSuite):
@@ -301,7 +298,19 @@ class ReleasedArraysSuite(ReleasedCorruptionSuite):
 
     headline = "mean_error"
     description = "top-1 error on the released CIFAR-C arrays; mean error (no AlexNet CE)"
-    normalised = False
+
+    def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
+        metrics, curves = super().summarise(records)
+        return [m for m in metrics if not against_alexnet(m.name)], curves
+
+    def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
+        return {k: v for k, v in super().per_image(records).items() if not against_alexnet(k)}
+
+
+def against_alexnet(name: str) -> bool:
+    """Whether a corruption metric is normalised by AlexNet's errors: CE, mCE and their
+    relative forms (the errors and mean errors are not)."""
+    return name in ("mce", "relative_mce") or name.startswith(("ce.", "relative_ce."))
 
 
 def _by_cell(
@@ -318,23 +327,21 @@ def _by_cell(
 
 
 def error_terms(
-    errors: dict[str, dict[int, torch.Tensor]],
-    clean_error: torch.Tensor | None,
-    normalised: bool = True,
+    errors: dict[str, dict[int, torch.Tensor]], clean_error: torch.Tensor | None
 ) -> dict[str, PerImage]:
     """Per-image terms of the error metrics from per-image error terms of each corruption and
     severity: errors per cell are rates (each image's sign decides the sign test); CE, mCE
     and their relative forms are linear in the errors, so the scores of one image's own
-    terms are its terms. Without `normalised`, only the errors and their means."""
+    terms are its terms."""
     out = {
         f"error.{name}.{severity}": PerImage(term, True)
         for name, by_severity in errors.items()
         for severity, term in sorted(by_severity.items())
     }
     scores = score(errors, clean_error)  # type: ignore[arg-type]
-    terms = {f"ce.{n}": v for n, v in scores.ce.items()} if normalised else {}
-    terms |= {f"relative_ce.{n}": v for n, v in scores.relative_ce.items()} if normalised else {}
-    for name in ("mce", "relative_mce", "mean_error") if normalised else ("mean_error",):
+    terms = {f"ce.{n}": v for n, v in scores.ce.items()}
+    terms |= {f"relative_ce.{n}": v for n, v in scores.relative_ce.items()}
+    for name in ("mce", "relative_mce", "mean_error"):
         if getattr(scores, name) is not None:
             terms[name] = getattr(scores, name)
     if scores.extra_mean_error is not None:
@@ -343,13 +350,10 @@ def error_terms(
 
 
 def corruption_metrics(
-    errors: dict[str, dict[int, torch.Tensor]],
-    clean_error: float | None,
-    normalised: bool = True,
+    errors: dict[str, dict[int, torch.Tensor]], clean_error: float | None
 ) -> tuple[list[Metric], list[Curve]]:
     """Metrics of the corruption suite from per-image misses by corruption and severity:
-    errors with Wilson intervals, CE/mCE and relative forms (point values; without
-    `normalised`, none of them: only the mean errors), and curves."""
+    errors with Wilson intervals, CE/mCE and relative forms (point values), and curves."""
     metrics: list[Metric] = []
     curves: list[Curve] = []
     for name, by_severity in errors.items():
@@ -376,13 +380,14 @@ def corruption_metrics(
     def point(name: str, value: float, n: int) -> Metric:
         return Metric("corruption", name, 100 * value, math.nan, math.nan, n, False)
 
+    for name, value in scores.ce.items():
+        metrics.append(point(f"ce.{name}", value, count[name]))
+    for name, value in scores.relative_ce.items():
+        metrics.append(point(f"relative_ce.{name}", value, count[name]))
     benchmark_n = sum(count[n] for n in scores.ce if n in BENCHMARK)
-    if normalised:
-        metrics += [point(f"ce.{name}", value, count[name]) for name, value in scores.ce.items()]
-        metrics += [point(f"relative_ce.{n}", v, count[n]) for n, v in scores.relative_ce.items()]
-    if normalised and scores.mce is not None:
+    if scores.mce is not None:
         metrics.append(point("mce", scores.mce, benchmark_n))
-    if normalised and scores.relative_mce is not None:
+    if scores.relative_mce is not None:
         metrics.append(point("relative_mce", scores.relative_mce, benchmark_n))
     if scores.mean_error is not None:
         metrics.append(point("mean_error", scores.mean_error, benchmark_n))
