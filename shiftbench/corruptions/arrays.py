@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..data.folders import ImageItem, ImageItems, ImageSet, subset_positions
 from ..errors import ShiftbenchError
-from .disk import cell_folder, cell_id
+from .disk import cell_folder, cell_id, check_every_set_read
 from .tables import ALL, BENCHMARK, SEVERITIES
 
 LABELS = "labels.npy"
@@ -70,10 +70,7 @@ class ReleasedArrays(ImageSet):
         return [f"CIFAR-C arrays not found: {', '.join(self.missing)}"]
 
     def check_evaluated(self, indices: torch.Tensor) -> None:
-        """Every set needs a readable image (an unreadable set is an error)."""
-        unread = sorted(set(self.cell.unique().tolist()) - set(self.cell[indices].tolist()))
-        if unread:
-            raise ShiftbenchError(f"none of the images of {cell_folder(unread[0])} could be read")
+        check_every_set_read(self.cell, indices)
 
     def describe(self) -> dict:
         """The root's description, with the arrays found and missing."""

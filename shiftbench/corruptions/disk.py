@@ -143,6 +143,15 @@ def cell_folder(cell: int) -> str:
     return CLEAN_FOLDER if cell == 0 else f"{name}/{severity}"
 
 
+def check_every_set_read(cell: torch.Tensor, indices: torch.Tensor) -> None:
+    """Every set (the `cell` of each listed image) needs a readable image among the evaluated
+    `indices`: an unreadable set is an error, not a corruption quietly left out of the means."""
+    read = set(cell[indices].unique().tolist())
+    unread = sorted(set(cell.unique().tolist()) - read)
+    if unread:
+        raise ShiftbenchError(f"none of the images of {cell_folder(unread[0])} could be read")
+
+
 @dataclass
 class ReleasedSet(ImageSet):
     """Every image of the (corruption, severity) sets found under an ImageNet-C root, and of
@@ -219,12 +228,7 @@ class ReleasedSet(ImageSet):
         return [*out, coverage] if coverage else out
 
     def check_evaluated(self, indices: torch.Tensor) -> None:
-        """Every set needs a readable image: an unreadable set is an error, not a
-        corruption quietly left out of the means."""
-        read = set(self.cell[indices].unique().tolist())
-        unread = sorted(set(self.cell.unique().tolist()) - read)
-        if unread:
-            raise ShiftbenchError(f"none of the images of {cell_folder(unread[0])} could be read")
+        check_every_set_read(self.cell, indices)
 
     def describe(self) -> dict:
         """The folder's description, with the sets found and missing and which corruptions
