@@ -24,6 +24,7 @@ from shiftbench.models.variants import (
 )
 from shiftbench.results.paired import mcnemar_exact, paired_differences
 from shiftbench.results.report import Comparison, read_saved, write_comparison
+from shiftbench.results.result import EvalResult
 
 from .helpers import TINY_OPTIONS, Blind, LinearProbe, config, wrap
 
@@ -254,5 +255,7 @@ def test_a_saved_comparison_reads_back_as_it_was_written(tmp_path: Path, folder:
     assert [v.label for v in again.variants] == [v.label for v in written.variants]
     assert [v.metrics for v in again.variants] == [v.metrics for v in written.variants]
     assert again.differences == written.differences
+    listed = EvalResult.load(tmp_path / "cmp" / "probe", images=True).images
+    assert listed.paths() == results[0].images.paths()
     with pytest.raises(ShiftbenchError, match="not a shiftbench comparison"):
         Comparison.load(tmp_path / "cmp" / "probe")

@@ -66,7 +66,7 @@ def load_results(path: str | Path) -> EvalResult:
                 f"({', '.join(str(path / v) for v in variants[:3])})"
             )
         raise ShiftbenchError(f"no results.json at {path}")
-    return EvalResult.load(file)
+    return EvalResult.load(file, records=False)
 
 
 Results = EvalResult | dict

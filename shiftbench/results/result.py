@@ -78,10 +78,11 @@ class EvalResult:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> EvalResult:
+    def load(cls, path: str | Path, records: bool = True, images: bool = False) -> EvalResult:
         """A result saved by `write_results`: its folder, or its results.json file (a file
-        of another name is read alone), with the per-image records and the listing of images
-        when they were saved beside it."""
+        of another name is read alone), with the per-image `records` saved beside it (what
+        paired statistics and plots need; the gates read the numbers alone) and, when asked,
+        the listing of `images` from images.csv (3.75 M rows for ImageNet-C)."""
         path = Path(path)
         file = path if path.is_file() else path / "results.json"
         try:
@@ -90,14 +91,14 @@ class EvalResult:
             raise ShiftbenchError(f"{file} is not a readable results.json: {exc}") from None
         folder = file.parent
         beside = file.name == "results.json"
-        records = folder / "records.safetensors"
+        tensors = folder / "records.safetensors"
         try:
-            saved = read_tensors(records)[0] if beside and records.is_file() else {}
+            saved = read_tensors(tensors)[0] if records and beside and tensors.is_file() else {}
         except (OSError, ValueError) as exc:
-            raise ShiftbenchError(f"{records} is not readable: {first_line(exc)}") from None
-        images = _read_images(folder / "images.csv") if beside else None
+            raise ShiftbenchError(f"{tensors} is not readable: {first_line(exc)}") from None
+        listing = _read_images(folder / "images.csv") if images and beside else None
         try:
-            return cls.from_json(document, saved, images, folder)
+            return cls.from_json(document, saved, listing, folder)
         except ShiftbenchError as exc:
             raise ShiftbenchError(f"{file} is {exc}") from None
 
