@@ -132,20 +132,24 @@ class PerturbationSuite(Suite):
             ).float()
         self.keep(batch.indices, **fields)
 
+    def _means(self, records: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per image [images, perturbations]: its mean flip and mean top-5 distance."""
+        fp = torch.stack([records[f"flips.{n}"].double().mean(1) for n in self.perturbations], 1)
+        t5d = torch.stack([records[f"t5d.{n}"].double().mean(1) for n in self.perturbations], 1)
+        return fp, t5d
+
+    def _distance(self, name: str, values: torch.Tensor) -> Metric:
+        """A mean top-5 distance, in its own units (not a percentage)."""
+        e = mean(values)
+        return Metric(self.name, name, e.value, e.low, e.high, e.n, False)
+
     def summarise(self, records: dict[str, torch.Tensor]) -> tuple[list[Metric], list[Curve]]:
         metrics = []
         for name in self.perturbations:
             metrics.append(percent(self.name, f"fp.{name}", mean(records[f"flips.{name}"]), False))
-            t5d = mean(records[f"t5d.{name}"])
-            metrics.append(Metric(self.name, f"t5d.{name}", t5d.value, t5d.low, t5d.high, t5d.n,
-                                  False))  # fmt: skip
-        fp = torch.stack([records[f"flips.{n}"].double().mean(1) for n in self.perturbations], 1)
-        t5d = torch.stack([records[f"t5d.{n}"].double().mean(1) for n in self.perturbations], 1)
-        metrics.append(percent(self.name, "mean_fp", mean(fp), False))
-        both = mean(t5d)
-        metrics.append(
-            Metric(self.name, "mean_t5d", both.value, both.low, both.high, both.n, False)
-        )
+            metrics.append(self._distance(f"t5d.{name}", records[f"t5d.{name}"]))
+        fp, t5d = self._means(records)
+        metrics += [percent(self.name, "mean_fp", mean(fp), False), self._distance("mean_t5d", t5d)]
         return metrics, []
 
     def per_image(self, records: dict[str, torch.Tensor]) -> dict[str, PerImage]:
@@ -153,6 +157,5 @@ class PerturbationSuite(Suite):
         for name in self.perturbations:
             terms[f"fp.{name}"] = per_image_mean(records[f"flips.{name}"].double())
             terms[f"t5d.{name}"] = per_image_mean(records[f"t5d.{name}"] / 100.0)
-        fp = torch.stack([records[f"flips.{n}"].double().mean(1) for n in self.perturbations], 1)
-        t5d = torch.stack([records[f"t5d.{n}"].double().mean(1) for n in self.perturbations], 1)
+        fp, t5d = self._means(records)
         return terms | {"mean_fp": per_image_mean(fp), "mean_t5d": per_image_mean(t5d / 100.0)}
