@@ -251,9 +251,9 @@ def compare_command(
 
 def _load_variants(specs: list[VariantSpec], seed: int, model_options: dict) -> list[LoadedModel]:
     loaded = []
+    preprocess = _preprocess(model_options)
     for spec in specs:
         torch.manual_seed(seed)  # random-initialised twins start from the same weights
-        preprocess = _preprocess(model_options)
         variant = load_variant(spec, preprocess["interpolation"], preprocess["mean"],
                                preprocess["std"])  # fmt: skip
         loaded.append(announce(variant))
