@@ -142,7 +142,7 @@ class EvalConfig:
     def from_settings(cls, **settings: Any) -> EvalConfig:
         """A configuration from every setting by its flat name: the run's fields, and the
         suites' options (`shift_passes=9`), each given to the suite that declares it."""
-        own = {f.name for f in fields(cls)} - {"options"}
+        own = _run_fields()
         options: dict[str, dict[str, Any]] = {}
         for name in [n for n in settings if n not in own]:
             if name not in OPTIONS:
@@ -155,7 +155,7 @@ class EvalConfig:
         """The configuration recorded in a results.json (`to_dict`), ignoring unknown keys
         and the options of suites it did not run (they had no effect)."""
         suites = tuple(saved.get("suites") or DEFAULT_SUITES)
-        own = {f.name for f in fields(cls)} - {"options"}
+        own = _run_fields()
         values = {k: v for k, v in saved.items() if k in own}
         values["suites"] = suites
         options = {k: v for k, v in saved.items() if k in OPTIONS and OPTIONS[k][0] in suites}
@@ -164,7 +164,7 @@ class EvalConfig:
     def settings(self) -> dict[str, Any]:
         """Every setting by its flat name, the selected suites' options included (what
         `from_settings` takes back)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "options"}
+        out = {name: getattr(self, name) for name in _run_fields()}
         for chosen in self.options.values():
             out.update(chosen.values())
         return out
@@ -194,6 +194,11 @@ class EvalConfig:
             value = self.option(name)
             out[name] = list(value) if isinstance(value, tuple) else value
         return out
+
+
+def _run_fields() -> list[str]:
+    """The names of the run's own settings: every field of EvalConfig but the suites' options."""
+    return [f.name for f in fields(EvalConfig) if f.name != "options"]
 
 
 # The options read by one suite only, and that suite.
