@@ -1,4 +1,5 @@
-"""ImageNet-C from the released files: top-1 error per corruption and severity, CE, mCE."""
+"""ImageNet-C from the released files: top-1 error per corruption and severity, CE, mCE;
+and the released CIFAR-C arrays, read the same way."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from .api import evaluate
 from .config import EvalConfig
 from .corruptions import ALL, ReleasedSet, released_images
+from .corruptions.arrays import ReleasedArrays, released_arrays
 from .corruptions.disk import STORED_SIZE
 from .data.folders import selected_images
 from .models.loading import LoadedModel
@@ -65,3 +67,12 @@ def evaluate_imagenet_c(
     config = config or EvalConfig(suites=("corruption",))
     images = released_for(model, root, config, clean_data, stored_size)
     return evaluate(model, images, config, verbose, checkpoint=checkpoint, resume=resume)
+
+
+def cifar_c_for(model: LoadedModel, root: str | Path, config: EvalConfig) -> ReleasedArrays:
+    """The released CIFAR-10-C or CIFAR-100-C arrays under `root` that `config` selects
+    (corruptions, severities, limit), labelled for `model`."""
+    corruptions = config.option("corruptions") or ALL
+    return released_arrays(
+        root, model.num_classes, corruptions, config.option("severities"), config.limit
+    )

@@ -12,11 +12,11 @@ import typer
 from ..api import evaluate, evaluate_many, planned_record
 from ..config import EvalConfig
 from ..console import count_bar, note, stdout, warn
-from ..corruptions import ALL, ReleasedSet
-from ..corruptions.arrays import ReleasedArrays, released_arrays
+from ..corruptions import ReleasedSet
+from ..corruptions.arrays import ReleasedArrays
 from ..data.folders import ImageSet, scan_image_folder, selected_images
 from ..errors import ShiftbenchError
-from ..imagenet_c import released_for
+from ..imagenet_c import cifar_c_for, released_for
 from ..models.loading import LoadedModel, default_weights_note, load_model
 from ..models.variants import VariantSpec, antialias_spec, labels_for, load_variant, variant_specs
 from ..plan import check_settings_read, data_source, output_folder
@@ -105,10 +105,7 @@ def _images(request: Request, model: LoadedModel) -> Path | ImageSet | None:
     """The data of the run: the released files listed for `model`, or the source folder."""
     config, root = request.config, request.source
     if request.kind is ReleasedArrays:
-        corruptions = config.option("corruptions") or ALL
-        return released_arrays(
-            root, model.num_classes, corruptions, config.option("severities"), config.limit
-        )  # type: ignore[arg-type]
+        return cifar_c_for(model, root, config)  # type: ignore[arg-type]
     if request.kind is None:
         return root
     with count_bar("listing ImageNet-C", "folders") as update:
